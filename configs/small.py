@@ -1,0 +1,11 @@
+"""The `small` VMAS configuration.
+
+  vmas train --config configs/small.py --workdir /tmp/vmas_small
+"""
+
+from vmas_jax.config_defaults import base_config
+
+
+def get_config(arg: str | None = None):
+  del arg
+  return base_config("small")

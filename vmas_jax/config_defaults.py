@@ -1,0 +1,78 @@
+"""The default configuration tree shared by every file in `configs/`.
+
+`configs/<name>.py` call `base_config(size)` and override what differs.  Every modelling
+choice that the paper leaves open is a field here (DESIGN §1).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from vmas_jax.sharding import DEFAULT_RULES
+
+# MusicGen decoder sizes (DESIGN §2.2); `tiny` runs on a laptop CPU in seconds.
+DECODER_SIZES = {
+    "tiny": dict(num_layers=2, d_model=64, num_heads=4, ffn_dim=128),
+    "small": dict(num_layers=24, d_model=1024, num_heads=16, ffn_dim=4096),
+    "medium": dict(num_layers=48, d_model=1536, num_heads=24, ffn_dim=6144),
+    "large": dict(num_layers=48, d_model=2048, num_heads=32, ffn_dim=8192),
+}
+
+
+def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = size
+  c.seed = 0
+  # -- run length, checkpoints, logging
+  c.total_steps = 1000
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 3
+  c.log_every = 10
+  c.nan_policy = "stop"  # "stop": raise naming the step; "skip": drop that update
+  # -- mesh and sharding: axes (data, fsdp, tensor); -1 takes the remaining devices
+  c.mesh_shape = (-1, 1, 1)
+  c.logical_axis_rules = [tuple(r) for r in DEFAULT_RULES]
+
+  # -- audio codec (EnCodec 32 kHz).  hf_path: HF dir / hub id; None -> random init of `arch`.
+  c.codec = ml_collections.ConfigDict(dict(
+      hf_path="facebook/encodec_32khz", arch="encodec_32khz", sample_rate=32000,
+      frame_rate=50, num_codebooks=4, codebook_size=2048))
+
+  # -- music decoder (MusicGen-compatible)
+  c.decoder = ml_collections.ConfigDict(dict(
+      **DECODER_SIZES[size], num_codebooks=4, vocab_size=2048, max_positions=2048,
+      dropout=0.0, activation="gelu", layer_norm_eps=1e-5,
+      dtype="bfloat16", param_dtype="float32",
+      scan_layers=True, remat_policy="none",  # none | full | dots_saveable
+      cond_dropout=0.1, hf_path=""))
+
+  # -- video side: frame backbone + factorized temporal encoder
+  c.video = ml_collections.ConfigDict(dict(
+      backbone="hiera",  # hiera | clip_vit | tiny_vit
+      backbone_path="facebook/hiera-base-224-hf", image_size=224, video_fps=8.0,
+      freeze_backbone=True, use_features=False,  # use_features: pre-extracted in the dataset
+      chunk_size=16, tokens_per_frame=5,  # CLS + 2x2 pooled patch grid
+      temporal_layers=4, temporal_dim=512, temporal_heads=8, temporal_mlp=2048,
+      max_seconds=3600.0, dtype="bfloat16"))
+
+  # -- the VMAS heads and objective weights (DESIGN §2.4)
+  c.model = ml_collections.ConfigDict(dict(
+      contrastive_dim=512, temperature_init=0.07, beat_conditioning=True))
+  c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1))
+
+  # -- optimiser (AdamW, warmup + cosine)
+  c.optim = ml_collections.ConfigDict(dict(
+      learning_rate=1e-4, b1=0.9, b2=0.95, weight_decay=0.1, grad_clip=1.0,
+      warmup_steps=100, min_lr_ratio=0.1, grad_accum_steps=1))
+
+  # -- data
+  c.data = ml_collections.ConfigDict(dict(
+      dir="", synthetic_examples=0,  # >0: build a synthetic dataset on first use
+      clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
+      prefetch_buffer=2, frames_format="jpeg"))  # jpeg | features
+
+  # -- generation
+  c.sampling = ml_collections.ConfigDict(dict(
+      top_k=250, top_p=0.0, temperature=1.0, guidance_scale=3.0,
+      window_seconds=10.0, overlap_seconds=2.0, best_of=1))
+  return c

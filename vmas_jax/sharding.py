@@ -1,0 +1,58 @@
+"""Logical axis names -> mesh axes.
+
+The mesh has axes (`data`, `fsdp`, `tensor`). Parameters and activations are annotated with
+logical names (see `vmas_jax.layers`); the rules below (overridable from the config as
+`config.logical_axis_rules`) say which mesh axes each logical name is split over.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+# Batch over data+fsdp; weights split over fsdp on their model-width axis and over tensor on
+# heads / mlp / vocab (Megatron style). Anything not listed is replicated.
+DEFAULT_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
+    ("batch", ("data", "fsdp")),
+    ("length", None),
+    ("frames", None),
+    ("embed", "fsdp"),
+    ("mlp", "tensor"),
+    ("heads", "tensor"),
+    ("kv", None),
+    ("vocab", "tensor"),
+    ("codebooks", None),
+    ("norm", None),
+    ("layers", None),
+    ("conv_in", None),
+    ("conv_out", None),
+)
+
+
+def make_mesh(mesh_shape: Sequence[int], devices=None) -> Mesh:
+  """A (data, fsdp, tensor) mesh; a -1 entry takes the remaining devices."""
+  devices = jax.devices() if devices is None else devices
+  shape = list(mesh_shape)
+  if shape.count(-1) > 1:
+    raise ValueError(f"mesh_shape {tuple(mesh_shape)} has more than one -1")
+  known = int(np.prod([s for s in shape if s != -1]))
+  if -1 in shape:
+    shape[shape.index(-1)] = len(devices) // known
+  if int(np.prod(shape)) != len(devices):
+    raise ValueError(f"mesh_shape {tuple(mesh_shape)} needs {int(np.prod(shape))} devices; "
+                     f"{len(devices)} are available")
+  return jax.make_mesh(tuple(shape), MESH_AXES, devices=devices)
+
+
+def logical_shardings(abstract_boxed_tree, mesh: Mesh, rules=DEFAULT_RULES):
+  """NamedShardings for a tree of `nn.LogicallyPartitioned` leaves (e.g. eval_shape(init))."""
+  specs = nn.get_partition_spec(abstract_boxed_tree)
+  mesh_specs = nn.logical_to_mesh(specs, rules)
+  return jax.tree.map(lambda s: NamedSharding(mesh, s), mesh_specs,
+                      is_leaf=lambda x: isinstance(x, P))
