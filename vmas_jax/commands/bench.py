@@ -1,0 +1,47 @@
+"""`vmas bench NAME ...`: benchmarks that print measured figures (never part of the tests).
+
+Each benchmark lives in `vmas_jax.bench.<name>` with `add_arguments(parser)` and `run(args)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "codec": "EnCodec encode+decode time",
+    "decode": "music-decoder sampler vs. HF PyTorch generate",
+    "video": "video decoding and frame-backbone throughput",
+    "data": "prepare and loader throughput",
+    "train": "train step time, tokens/s, MFU",
+}
+
+
+def _load(name):
+  try:
+    return importlib.import_module(f"vmas_jax.bench.{name}")
+  except ModuleNotFoundError as e:
+    if e.name == f"vmas_jax.bench.{name}":
+      return None
+    raise
+
+
+def add_arguments(parser):
+  sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+  for name, help_text in BENCHMARKS.items():
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    mod = _load(name)
+    if mod is not None:
+      mod.add_arguments(p)
+    p.set_defaults(_bench=mod, _bench_name=name)
+
+
+def run(args) -> int:
+  if getattr(args, "benchmark", None) is None:
+    print("vmas bench: name a benchmark: " + ", ".join(BENCHMARKS), file=sys.stderr)
+    return 2
+  if args._bench is None:
+    print(f"vmas bench {args._bench_name}: not built yet in this version of vmas_jax.",
+          file=sys.stderr)
+    return 2
+  return int(args._bench.run(args) or 0)
