@@ -74,8 +74,8 @@ class ClipWindow(grain.transforms.RandomMap):
 class DecodeClip(grain.transforms.Map):
   """Stored record -> one example of the batch contract (fixed shapes, padding masked)."""
 
-  def __init__(self, num_frames: int, fps: float):
-    self.num_frames, self.fps = num_frames, fps
+  def __init__(self, num_frames: int, fps: float, with_ids: bool = False):
+    self.num_frames, self.fps, self.with_ids = num_frames, fps, with_ids
 
   def map(self, record):
     from PIL import Image
@@ -91,7 +91,7 @@ class DecodeClip(grain.transforms.Map):
     times = np.asarray(record["frame_times"][:n], np.float32)
     # padded frames get the times they would have had, so position embeddings stay monotone
     times = np.concatenate([times, (np.arange(n, t) / self.fps).astype(np.float32)])
-    return {
+    out = {
         key: np.pad(frames[:n], pad),
         "frame_times": times,
         "frame_mask": np.arange(t) < n,
@@ -99,6 +99,9 @@ class DecodeClip(grain.transforms.Map):
         "video_beat": np.clip(np.asarray(record["video_beat"], np.float32), 0.0, 1.0),
         "music_beat": np.clip(np.asarray(record["music_beat"], np.float32), 0.0, 1.0),
     }
+    if self.with_ids:  # bytes: for evaluation and tests, not for the device
+      out["id"] = np.asarray(record["id"], dtype=object)
+    return out
 
 
 def _source(data_dir, split: str):
@@ -108,8 +111,10 @@ def _source(data_dir, split: str):
 
 def make_dataset(config, *, split: str = "train", process_index: int | None = None,
                  process_count: int | None = None, shuffle: bool = True,
-                 repeat: bool = True, data_dir=None) -> grain.MapDataset:
-  """The per-host MapDataset of batches (before prefetch). Batch = global batch / hosts."""
+                 repeat: bool = True, with_ids: bool = False,
+                 data_dir=None) -> grain.MapDataset:
+  """The per-host MapDataset of batches (before prefetch). Batch = global batch / hosts.
+  with_ids adds "id" (clip ids, bytes) to each batch."""
   import jax
   process_index = jax.process_index() if process_index is None else process_index
   process_count = jax.process_count() if process_count is None else process_count
@@ -132,7 +137,7 @@ def make_dataset(config, *, split: str = "train", process_index: int | None = No
   fps, rate = float(config.video.video_fps), int(config.codec.frame_rate)
   ds = ds.random_map(ClipWindow(float(d.clip_seconds), stored["clip_seconds"], fps, rate),
                      seed=int(d.shuffle_seed) + 1)
-  ds = ds.map(DecodeClip(int(round(d.clip_seconds * fps)), fps))
+  ds = ds.map(DecodeClip(int(round(d.clip_seconds * fps)), fps, with_ids))
   return ds.batch(d.global_batch_size // process_count, drop_remainder=repeat)
 
 
@@ -150,11 +155,12 @@ def make_train_iterator(config, *, process_index: int | None = None,
 
 
 def make_eval_iterator(config, *, split: str = "validation", process_index=None,
-                       process_count=None, data_dir=None) -> grain.DatasetIterator:
-  """One pass over `split` in stored order (last batch may be smaller)."""
+                       process_count=None, with_ids: bool = True,
+                       data_dir=None) -> grain.DatasetIterator:
+  """One pass over `split` in stored order (last batch may be smaller), with clip ids."""
   ds = make_dataset(config, split=split, process_index=process_index,
                     process_count=process_count, shuffle=False, repeat=False,
-                    data_dir=data_dir)
+                    with_ids=with_ids, data_dir=data_dir)
   return iter(ds.to_iter_dataset())
 
 

@@ -63,10 +63,12 @@ def render_music(beats: np.ndarray, freq: float, harmonics, seconds: float,
                  sample_rate: int) -> np.ndarray:
   """Mono float32 [S] in [-1, 1]: one decaying note of `freq` with `harmonics` per beat."""
   wav = np.zeros(int(round(seconds * sample_rate)), np.float32)
-  n = int(0.4 * sample_rate)
+  n = int(0.6 * sample_rate)
   t = np.arange(n) / sample_rate
   note = sum(a * np.sin(2 * np.pi * freq * (h + 1) * t) for h, a in enumerate(harmonics))
-  envelope = np.minimum(t / 0.004, 1.0) * np.exp(-t / 0.12)  # 4 ms attack: a sharp onset
+  # 4 ms attack: a sharp onset; exponential decay and a smooth tail, so the note's end
+  # makes no second onset
+  envelope = np.minimum(t / 0.004, 1.0) * np.exp(-t / 0.1) * np.minimum((0.6 - t) / 0.2, 1.0)
   note = (note * envelope / sum(harmonics)).astype(np.float32)
   for b in beats:
     s = int(round(b * sample_rate))
