@@ -145,12 +145,18 @@ def make_train_iterator(config, *, process_index: int | None = None,
                         process_count: int | None = None, split: str = "train",
                         data_dir=None) -> grain.DatasetIterator:
   """Infinite iterator of host-local batch dicts; `get_state()`/`set_state()` resume it."""
+  d = config.data
+  # grain's default read-ahead is 500 elements on 16 threads; ours are whole batches
+  read = grain.ReadOptions(num_threads=int(d.read_threads),
+                           prefetch_buffer_size=int(d.prefetch_buffer))
   ds = make_dataset(config, split=split, process_index=process_index,
-                    process_count=process_count, data_dir=data_dir).to_iter_dataset()
-  if config.data.num_workers > 0:
+                    process_count=process_count, data_dir=data_dir).to_iter_dataset(read)
+  if d.num_workers > 0:
+    from absl import flags
+    if not flags.FLAGS.is_parsed():  # grain's workers read absl flags; outside absl.app
+      flags.FLAGS.mark_as_parsed()   # they would fail with UnparsedFlagAccessError
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(
-        num_workers=int(config.data.num_workers),
-        per_worker_buffer_size=int(config.data.prefetch_buffer)))
+        num_workers=int(d.num_workers), per_worker_buffer_size=int(d.prefetch_buffer)))
   return iter(ds)
 
 
@@ -161,7 +167,8 @@ def make_eval_iterator(config, *, split: str = "validation", process_index=None,
   ds = make_dataset(config, split=split, process_index=process_index,
                     process_count=process_count, shuffle=False, repeat=False,
                     with_ids=with_ids, data_dir=data_dir)
-  return iter(ds.to_iter_dataset())
+  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=int(config.data.read_threads),
+                                                   prefetch_buffer_size=2)))
 
 
 def to_global_arrays(batch: dict, sharding) -> dict:
