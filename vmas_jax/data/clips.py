@@ -118,7 +118,27 @@ def _check_length(path, have: int, want: int, what: str, start: float) -> None:
 
 
 def video_clips(path, settings: dict):
-  """Yield (key, example) for every whole clip of `path`; raises MediaError if unusable.
+  """Yield (key, example) for every whole clip of `path` (local, or gs:// etc. via a local
+  copy); raises MediaError if unusable.  See `local_video_clips`."""
+  path = str(path)
+  if "://" not in path:
+    return local_video_clips(path, settings)
+  import tempfile
+  from etils import epath
+  with tempfile.TemporaryDirectory() as tmp:
+    local = Path(tmp) / Path(path).name
+    try:
+      epath.Path(path).copy(local)
+    except Exception as e:  # pylint: disable=broad-except
+      raise MediaError(path, f"cannot copy to a local file ({type(e).__name__}: {e})") from e
+    try:
+      return local_video_clips(local, settings, name=path)
+    except MediaError as e:
+      raise MediaError(path, e.reason) from e
+
+
+def local_video_clips(path, settings: dict, name: str | None = None):
+  """(key, example) for every whole clip of a local file; raises MediaError if unusable.
 
   Clips are consecutive windows of clip_seconds; the remainder shorter than a clip is dropped.
   All clips are decoded before the first is yielded, so a file is either fully in the
@@ -135,10 +155,11 @@ def video_clips(path, settings: dict):
   num_codes = int(round(seconds * settings["frame_rate"]))
   num_samples = int(round(seconds * sr))
   duration = probe_streams(path)
-  count = int(math.floor(duration / seconds + 1e-6))
+  count = int(math.floor(duration / seconds + 0.01))  # a few ms short still makes a clip
   if count == 0:
     raise MediaError(path, f"shorter than one clip ({duration:.2f} s < {seconds:g} s)")
-  stem = hashlib.sha1(path.encode()).hexdigest()[:10]
+  name = name or path  # what ids, keys and `source` are derived from
+  stem = hashlib.sha1(name.encode()).hexdigest()[:10]
   examples = []
   for i in range(count):
     start = i * seconds
@@ -150,7 +171,7 @@ def video_clips(path, settings: dict):
     wav = np.pad(wav[:num_samples], (0, max(0, num_samples - len(wav))))
     frames, times = frames[:num_frames], np.asarray(times, np.float64)[:num_frames]
     example = dict(
-        id=f"{Path(path).stem}-{stem}-{i:04d}", source=path, start=np.float32(start),
+        id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
         frame_times=(times - start).astype(np.float32) if times.size else
         np.zeros(0, np.float32),
         codes=encode_codes(wav, settings),

@@ -46,10 +46,14 @@ def list_inputs(spec) -> list[tuple[str, str]]:
       reader = csv.DictReader(f)
       if "path" not in (reader.fieldnames or []):
         raise ValueError(f"{spec}: CSV manifest has no `path` column")
-      files = [spec.parent / row["path"] for row in reader if row["path"].strip()]
+      rows = [row["path"].strip() for row in reader if row["path"].strip()]
+    # remote objects (gs://, s3://) stay as written: workers copy them locally to decode
+    remote = sorted({(r, r) for r in rows if "://" in r})
+    files = [spec.parent / r for r in rows if "://" not in r]
   else:
     raise FileNotFoundError(f"{spec}: not a folder or a .csv manifest")
-  return sorted({(str(p.absolute()), _split_key(p, root)) for p in files})
+  local = {(str(p.absolute()), _split_key(p, root)) for p in files}
+  return sorted(local) + (remote if spec.is_file() else [])
 
 
 def _split_key(path: Path, root: Path) -> str:
@@ -149,6 +153,8 @@ def build_dataset(inputs, data_dir, config, *, beam_runner: str | None = None,
   beam_runner: e.g. "DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner";
   beam_options: pipeline flags such as "direct_num_workers=2" or "--project=P".
   """
+  if not progress:
+    tfds.disable_progress_bar()
   if isinstance(inputs, (str, Path)):
     listed = list_inputs(inputs)
   else:
