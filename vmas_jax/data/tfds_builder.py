@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import io
 import json
 import traceback
 from pathlib import Path
@@ -33,27 +34,42 @@ LOG_DIR = "_prepare_log"
 
 
 def list_inputs(spec) -> list[tuple[str, str]]:
-  """(absolute path, split key) of the videos in a folder (recursive, by extension) or a CSV
-  manifest (`path` column; relative paths are relative to the CSV), sorted, de-duplicated.
-  The split key is the path relative to the folder / CSV location when it lies inside."""
-  spec = Path(spec)
-  root = spec if spec.is_dir() else spec.parent
-  if spec.is_dir():
-    files = [p for p in spec.rglob("*") if p.suffix.lower() in clips.VIDEO_EXTENSIONS
-             and p.is_file()]
-  elif spec.is_file() and spec.suffix.lower() == ".csv":
-    with spec.open(newline="") as f:
-      reader = csv.DictReader(f)
-      if "path" not in (reader.fieldnames or []):
-        raise ValueError(f"{spec}: CSV manifest has no `path` column")
-      rows = [row["path"].strip() for row in reader if row["path"].strip()]
-    # remote objects (gs://, s3://) stay as written: workers copy them locally to decode
-    remote = sorted({(r, r) for r in rows if "://" in r})
-    files = [spec.parent / r for r in rows if "://" not in r]
-  else:
+  """(path, split key) of the videos in a folder (recursive, by extension) or a CSV manifest
+  (`path` column; relative rows are relative to the CSV; the CSV and its rows may be remote,
+  e.g. gs://), sorted and de-duplicated.  The split key is the path relative to the folder /
+  CSV location (for remote objects: the object name without scheme and bucket), so it stays
+  the same when the data moves."""
+  if str(spec).lower().endswith(".csv"):
+    return _manifest(str(spec))
+  folder = Path(spec)
+  if not folder.is_dir():
     raise FileNotFoundError(f"{spec}: not a folder or a .csv manifest")
-  local = {(str(p.absolute()), _split_key(p, root)) for p in files}
-  return sorted(local) + (remote if spec.is_file() else [])
+  files = [p for p in folder.rglob("*") if p.suffix.lower() in clips.VIDEO_EXTENSIONS
+           and p.is_file()]
+  return sorted({(str(p.absolute()), _split_key(p, folder)) for p in files})
+
+
+def _manifest(spec: str) -> list[tuple[str, str]]:
+  remote = "://" in spec
+  manifest = epath.Path(spec) if remote else Path(spec)
+  if not manifest.is_file():
+    raise FileNotFoundError(f"{spec}: CSV manifest not found")
+  reader = csv.DictReader(io.StringIO(manifest.read_text()))
+  if "path" not in (reader.fieldnames or []):
+    raise ValueError(f"{spec}: CSV manifest has no `path` column")
+  out = set()
+  for row in reader:
+    r = (row["path"] or "").strip()
+    if not r:
+      continue
+    if "://" in r:  # an object URL: workers copy it locally to decode it
+      out.add((r, r.split("://", 1)[1].partition("/")[2]))
+    elif remote:
+      out.add((str(manifest.parent / r), r))
+    else:
+      p = Path(r) if Path(r).is_absolute() else manifest.parent / r
+      out.add((str(p.absolute()), _split_key(p, manifest.parent)))
+  return sorted(out)
 
 
 def _split_key(path: Path, root: Path) -> str:
