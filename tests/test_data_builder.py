@@ -139,3 +139,25 @@ def test_synthetic_flashes_and_onsets_fall_on_the_beats():
   onsets = librosa.onset.onset_detect(y=wav, sr=16000, hop_length=160, units="time")
   assert len(onsets) == len(beats)
   np.testing.assert_allclose(onsets, beats, atol=0.03)
+
+
+def test_all_bad_validation_split_and_no_usable_video(inputs, tmp_path, capsys):
+  root, _, bad = inputs
+  folder = tmp_path / "in"
+  (folder / "bad").mkdir(parents=True)
+  (folder / "synth_0000.mp4").write_bytes((root / "synth_0000.mp4").read_bytes())
+  (folder / "bad" / "bad_no_video.mp4").write_bytes(Path(bad["no_video"]).read_bytes())
+  # at 0.35 the bad file is the only validation video: the build goes on without the split
+  config = load_config(CONFIG, ["--config.data.validation_fraction=0.35"])
+  report = tfds_builder.build_dataset(folder, tmp_path / "out", config, progress=False)
+  assert report["skipped"] == [{"path": str(folder / "bad" / "bad_no_video.mp4"),
+                                "reason": "no video stream"}]
+  assert report["splits"]["validation"] == {"videos": 0, "clips": 0}
+  assert list(tfds_builder.load_builder(tmp_path / "out").info.splits) == ["train"]
+  # nothing usable: exit status 1, the report still lists every file
+  (folder / "synth_0000.mp4").unlink()
+  status = cli.main(["prepare", "--input", str(folder), "--output", str(tmp_path / "none"),
+                     "--config", CONFIG, "--no-progress"])
+  assert status == 1 and "no usable video" in capsys.readouterr().err
+  report = json.loads((tmp_path / "none" / "prepare_report.json").read_text())
+  assert report["ok"] == [] and len(report["skipped"]) == 1
