@@ -120,3 +120,19 @@ def test_to_global_arrays(data_dir):
   for key, value in batch.items():
     assert isinstance(arrays[key], jax.Array) and arrays[key].sharding == sharding
     np.testing.assert_array_equal(np.asarray(arrays[key]), value)
+
+
+def test_features_format_end_to_end(tmp_path):
+  from vmas_jax.data import synthetic
+  labels = synthetic.make_synthetic_videos(tmp_path / "v", 1, seconds=2.0, size=32, fps=4.0)
+  config = load_config("configs/tiny.py", [
+      "--config.data.frames_format=features", "--config.data.global_batch_size=1",
+      "--config.data.validation_fraction=0.0", f"--config.data.dir={tmp_path / 'd'}"])
+  report = tfds_builder.build_dataset([labels[0]["path"]], tmp_path / "d", config,
+                                      progress=False)
+  assert report["splits"]["train"]["clips"] == 1
+  batch = next(pipeline.make_train_iterator(config, process_index=0, process_count=1))
+  tokens = config.video.tokens_per_frame
+  assert "frames" not in batch
+  assert batch["features"].dtype == np.float32
+  assert batch["features"].shape[:3] == (1, 8, tokens) and np.isfinite(batch["features"]).all()
