@@ -7,9 +7,10 @@ given -- and writes `DATA_DIR/vmas_clips/1.0.0/*.array_record-*` plus
 `DATA_DIR/prepare_report.json` = {"ok": [paths], "skipped": [{"path", "reason"}], ...}.
 
 Splits: a source video goes wholly to train or validation by a hash of its path relative to
-the input root (stable when the folder moves), so no clip of a validation video is trained on.  Every worker records the outcome of each file
-it handled under DATA_DIR/_prepare_log/ (a shared path on Dataflow, e.g. gs://), and the
-driver gathers those records into the report, so Beam and plain builds report identically.
+the input root (stable when the folder moves), so no clip of a validation video is trained
+on.  Every worker records the outcome of each file it handled under DATA_DIR/_prepare_log/
+(a shared path on Dataflow, e.g. gs://), and the driver gathers those records into the
+report, so Beam and plain builds report identically.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ class VmasClips(tfds.core.GeneratorBasedBuilder):
   # optional `importlib_resources` to locate one
   code_path = None
 
-  def __init__(self, *, files: dict | None = None, settings: dict | None = None, log_dir: str = "",
-               beam: bool = False, progress: bool = True, **kwargs):
+  def __init__(self, *, files: dict | None = None, settings: dict | None = None,
+               log_dir: str = "", beam: bool = False, progress: bool = True, **kwargs):
     self._files = files or {}  # split -> [paths]
     self._log_dir = log_dir
     self._settings = settings
