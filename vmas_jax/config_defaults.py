@@ -70,9 +70,10 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       dir="", synthetic_examples=0,  # >0: build a synthetic dataset on first use
       clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
       prefetch_buffer=2, read_threads=2, frames_format="jpeg",  # jpeg | features
-      # prepare: share of source videos held out (by path hash), JPEG quality, and whether
-      # to store each clip's waveform (for evaluation)
-      validation_fraction=0.1, jpeg_quality=90, store_waveform=False))
+      # prepare: share of source videos held out (by path hash), JPEG quality, whether to
+      # store each clip's waveform (for evaluation), and whether the video beat curve uses
+      # frame-backbone embedding novelty as well as motion (runs the backbone at prepare)
+      validation_fraction=0.1, jpeg_quality=90, store_waveform=False, beat_embeddings=True))
 
   # -- generation
   c.sampling = ml_collections.ConfigDict(dict(

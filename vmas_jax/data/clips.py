@@ -33,6 +33,7 @@ def clip_settings(config) -> dict:
   return dict(
       clip_seconds=float(d.clip_seconds), fps=float(v.video_fps), image_size=int(v.image_size),
       frames_format=str(d.frames_format), store_waveform=bool(d.get("store_waveform", False)),
+      beat_embeddings=bool(d.get("beat_embeddings", True)),
       validation_fraction=float(d.get("validation_fraction", 0.1)),
       jpeg_quality=int(d.get("jpeg_quality", 90)), sample_rate=int(c.sample_rate),
       frame_rate=int(c.frame_rate), num_codebooks=int(c.num_codebooks),
@@ -144,7 +145,7 @@ def local_video_clips(path, settings: dict, name: str | None = None):
   All clips are decoded before the first is yielded, so a file is either fully in the
   dataset or fully skipped.
   """
-  from vmas_jax.beats import music_beat_curve, video_beat_curve
+  from vmas_jax.beats import low_res_gray, music_beat_curve, video_beat_curve
   from vmas_jax.data.audio_io import load_audio
   from vmas_jax.data.video_io import read_frames
 
@@ -170,15 +171,20 @@ def local_video_clips(path, settings: dict, name: str | None = None):
     _check_length(path, len(wav), num_samples, "audio samples", start)
     wav = np.pad(wav[:num_samples], (0, max(0, num_samples - len(wav))))
     frames, times = frames[:num_frames], np.asarray(times, np.float64)[:num_frames]
+    rel_times = (times - start).astype(np.float32)
+    features = None
+    if settings["frames_format"] == "features" or settings["beat_embeddings"]:
+      features = frame_features(frames, settings)  # [T, P, Df]; slot 0 = frame embedding
+    music, _ = music_beat_curve(wav, sr, num_codes, frame_rate=settings["frame_rate"])
+    video = video_beat_curve(None if features is None else features[:, 0],
+                             low_res_gray(frames), rel_times, num_codes,
+                             frame_rate=settings["frame_rate"])
     example = dict(
         id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
-        frame_times=(times - start).astype(np.float32) if times.size else
-        np.zeros(0, np.float32),
-        codes=encode_codes(wav, settings),
-        music_beat=np.asarray(music_beat_curve(wav, sr, num_codes), np.float32),
-        video_beat=np.asarray(video_beat_curve(frames, fps, num_codes), np.float32))
+        frame_times=rel_times, codes=encode_codes(wav, settings),
+        music_beat=np.asarray(music, np.float32), video_beat=np.asarray(video, np.float32))
     if settings["frames_format"] == "features":
-      example["features"] = frame_features(frames, settings).astype(np.float16)
+      example["features"] = features.astype(np.float16)
     else:
       example["frames"] = jpeg_bytes(frames, settings["jpeg_quality"])
     if settings["store_waveform"]:
