@@ -206,8 +206,8 @@ def _backbone(video_json: str):
   module, variables = build_backbone(cfg)
   if variables is None:  # no pretrained weights: deterministic random init, same everywhere
     size = int(cfg.image_size)
-    variables = module.init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)),
-                            method="frame_tokens")
+    init = jax.jit(functools.partial(module.init, method="frame_tokens"))  # one compile
+    variables = init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)))
   params = nn.unbox(variables)["params"]
   extract = jax.jit(lambda p, f: features_fn(module, p, f, int(cfg.tokens_per_frame),
                                              int(cfg.chunk_size)))

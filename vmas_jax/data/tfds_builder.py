@@ -132,7 +132,8 @@ class VmasClips(tfds.core.GeneratorBasedBuilder):
         music_beat=tfds.features.Tensor(shape=(None,), dtype=np.float32),
         video_beat=tfds.features.Tensor(shape=(None,), dtype=np.float32))
     if s["frames_format"] == "features":
-      feats["features"] = tfds.features.Tensor(shape=(None, None, None), dtype=np.float16)
+      feats["features"] = tfds.features.Tensor(shape=(None, None, None), dtype=np.float16,
+                                                encoding="bytes")
     else:  # raw JPEG bytes: the Grain pipeline decodes only the frames of its window
       feats["frames"] = tfds.features.Tensor(shape=(None,), dtype=np.object_)
     if s["store_waveform"]:
