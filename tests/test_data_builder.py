@@ -161,3 +161,20 @@ def test_all_bad_validation_split_and_no_usable_video(inputs, tmp_path, capsys):
   assert status == 1 and "no usable video" in capsys.readouterr().err
   report = json.loads((tmp_path / "none" / "prepare_report.json").read_text())
   assert report["ok"] == [] and len(report["skipped"]) == 1
+
+
+def test_stored_beat_curves_peak_on_the_synthetic_beats(inputs, built):
+  from vmas_jax.beats import beat_times
+  _, labels, _ = inputs
+  truth = {str(Path(x["path"]).absolute()): np.asarray(x["beats"]) for x in labels}
+  for items in _all_examples(built[0]).values():
+    for ex in items:
+      start = float(ex["start"])
+      beats = truth[ex["source"].decode()]
+      beats = beats[(beats >= start) & (beats < start + 2.0)] - start
+      music, video = beat_times(ex["music_beat"]), beat_times(ex["video_beat"])
+      # every detected beat is a true beat: music to 20 ms, video to a frame (0.25 s)
+      assert all(np.abs(beats - t).min() <= 0.02 for t in music), (beats, music)
+      assert all(np.abs(beats - t).min() <= 0.25 for t in video), (beats, video)
+      # only an onset at the very start of a clip can go unseen
+      assert len(music) >= len(beats[beats > 0.1])
