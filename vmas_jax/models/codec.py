@@ -11,6 +11,7 @@ Weights come from `vmas_jax.convert.encodec` (HF or audiocraft) or `make_codec` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -263,12 +264,17 @@ def init_codec(config: EncodecConfig, seed: int = 0, dtype=jnp.float32) -> tuple
 
   variables = jax.tree_util.tree_map_with_path(draw, shapes)
   probe = probe_signal(config.sample_rate, seconds=2.0)
-  z = jax.jit(lambda v, w: module.apply(v, w[..., None], method=lambda m, x: m.encoder(x)))(
-      variables, probe)
+  z = _encoder_latents(config, variables, probe)
   variables["params"]["codebooks"] = codebooks_from_latents(
       np.asarray(z, np.float32).reshape(-1, config.hidden_size), config.num_quantizers,
       config.codebook_size, rng)
   return module, jax.tree.map(jnp.asarray, variables)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _encoder_latents(config: EncodecConfig, variables, wav):
+  """`[B, T]` -> encoder latents `[B, F, D]` (fp32; jitted once per architecture)."""
+  return EncodecModel(config).apply(variables, wav[..., None], method=lambda m, x: m.encoder(x))
 
 
 def probe_signal(sample_rate: int, seconds: float = 2.0):
