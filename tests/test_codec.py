@@ -67,3 +67,10 @@ def test_hf_config_round_trip():
     assert EncodecConfig.from_hf_config(cfg.to_hf_config()) == cfg
   assert EncodecConfig.encodec_32khz().frame_rate == 50
   assert EncodecConfig.encodec_32khz().hop_length == 640
+
+
+def test_bench_codec_runs(capsys):
+  from vmas_jax.cli import main
+  assert main(["bench", "codec", "--arch", "tiny", "--seconds", "0.5", "--repeats", "1"]) == 0
+  out = capsys.readouterr().out
+  assert "codes (1, 4, 25)" in out and "x real time" in out
