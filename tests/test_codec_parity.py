@@ -13,7 +13,8 @@ transformers = pytest.importorskip("transformers")
 
 from vmas_jax.convert import from_hf  # noqa: E402
 from vmas_jax.convert.encodec import import_audiocraft  # noqa: E402
-from vmas_jax.models.codec import EncodecConfig, codebooks_from_latents, probe_signal  # noqa: E402,E501
+from vmas_jax.models.codec import (EncodecConfig, codebooks_from_latents, jitted_codec,  # noqa: E402
+                                   probe_signal)
 
 
 def _hf_model(tmp_path, cfg: EncodecConfig, seed=0):
@@ -43,9 +44,9 @@ def _hf_encode_decode(model, wav):
 def _check(module, variables, model, wav):
   """Codes from both, and both decoders on the SAME (HF) codes."""
   hf_codes, hf_audio = _hf_encode_decode(model, wav)
-  codes = np.asarray(jax.jit(lambda v, w: module.apply(v, w, method="encode"))(variables, wav))
-  audio = np.asarray(jax.jit(lambda v, c: module.apply(v, c, method="decode"))(
-      variables, jnp.asarray(hf_codes, jnp.int32)))
+  encode, decode = jitted_codec(module.config, module.dtype)
+  codes = np.asarray(encode(variables, wav))
+  audio = np.asarray(decode(variables, jnp.asarray(hf_codes, jnp.int32)))
   assert codes.shape == hf_codes.shape and codes.dtype == np.int32
   assert audio.shape == hf_audio.shape
   match = float((codes == hf_codes).mean())

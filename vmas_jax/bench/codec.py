@@ -37,15 +37,14 @@ def _timed(fn, *args, repeats: int):
 
 
 def run(args) -> int:
-  from vmas_jax.models.codec import make_codec, probe_signal
+  from vmas_jax.models.codec import jitted_codec, make_codec, probe_signal
   module, variables = make_codec(dict(hf_path=args.hf_path, arch=args.arch, dtype=args.dtype))
   cfg = module.config
   n = int(args.seconds * cfg.sample_rate)
   wav = np.tile(probe_signal(cfg.sample_rate, seconds=min(args.seconds, 2.0)),
                 (args.batch, int(np.ceil(args.seconds / 2.0)) + 1))[:, :n]
   wav = jnp.asarray(wav)
-  encode = jax.jit(lambda v, w: module.apply(v, w, method="encode"))
-  decode = jax.jit(lambda v, c: module.apply(v, c, method="decode"))
+  encode, decode = jitted_codec(cfg, module.dtype)
   codes, enc_first, enc_s = _timed(encode, variables, wav, repeats=args.repeats)
   audio, dec_first, dec_s = _timed(decode, variables, codes, repeats=args.repeats)
   total = enc_s + dec_s

@@ -233,6 +233,20 @@ class EncodecModel(nn.Module):
     return codes, self.decode(codes)
 
 
+def jitted_codec(config: EncodecConfig, dtype=jnp.float32):
+  """`(encode(variables, wav[B, T]), decode(variables, codes[B, K, F]))`, jitted and cached
+  per architecture and dtype, so every caller with the same shapes shares one compilation."""
+  return _jitted_codec(config, jnp.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_codec(config: EncodecConfig, dtype):
+  module = EncodecModel(config, dtype=dtype)
+  encode = jax.jit(lambda v, wav: module.apply(v, wav, method="encode"))
+  decode = jax.jit(lambda v, codes: module.apply(v, codes, method="decode"))
+  return encode, decode
+
+
 _PRESETS = {"tiny": EncodecConfig.tiny, "encodec_32khz": EncodecConfig.encodec_32khz}
 
 
