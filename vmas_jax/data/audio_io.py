@@ -117,7 +117,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int, *, start: float = 0.0,
       if start > 0:
         # Seek to the key frame before `start` (in the stream's time base); the samples
         # between it and `start` are dropped below.
-        container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        if stream.time_base:
+          container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        else:
+          container.seek(int(start * 1_000_000), backward=True)  # AV_TIME_BASE units
       got = 0
       for frame in container.decode(stream):
         if native_rate is None:
