@@ -13,9 +13,19 @@ transformers = pytest.importorskip("transformers")
 
 from vmas_jax.convert import from_hf  # noqa: E402
 from vmas_jax.convert.encodec import import_audiocraft  # noqa: E402
-from vmas_jax.models.codec import (EncodecConfig, codebooks_from_latents, jitted_codec,  # noqa: E402
-                                   probe_signal)
+from vmas_jax.models.codec import EncodecConfig, jitted_codec  # noqa: E402
+from vmas_jax.models.codec_init import codebooks_from_latents, probe_signal  # noqa: E402
 
+
+
+@pytest.fixture(autouse=True)
+def _torch_one_thread():
+  # The reference models are small; torch's thread pool spinning on 2 shared cores costs
+  # seconds per call, one thread costs milliseconds.
+  n = torch.get_num_threads()
+  torch.set_num_threads(1)
+  yield
+  torch.set_num_threads(n)
 
 def _hf_model(tmp_path, cfg: EncodecConfig, seed=0):
   """A random HF EncodecModel of `cfg`'s architecture, saved with `save_pretrained`."""
@@ -51,6 +61,9 @@ def _check(module, variables, model, wav):
   assert audio.shape == hf_audio.shape
   match = float((codes == hf_codes).mean())
   err = float(np.abs(audio - hf_audio).max())
+  peak = float(np.abs(hf_audio).max())
+  print(f"  reference audio peak {peak:.3f}, std {hf_audio.std():.3f}")
+  assert peak > 1e-2 and hf_audio.std() > 1e-3  # a real signal, not a trivial comparison
   return match, err, hf_codes
 
 
@@ -129,3 +142,19 @@ def test_audiocraft_names_import(tmp_path):
   del broken["encoder.model.0.conv.conv.bias"]
   with pytest.raises(ValueError, match="encoder.layers.0.conv.bias"):
     import_audiocraft(broken, cfg)
+
+
+def test_output_lengths_follow_reference(tmp_path):
+  """Shapes only (traced, not compiled) for many lengths around the strides' multiples."""
+  cfg = EncodecConfig.tiny()
+  model = _hf_model(tmp_path, cfg)
+  module, variables = from_hf(tmp_path)
+  for length in (2, 7, 9, 33, 161, 639, 640, 1281, 5000):
+    with torch.no_grad():
+      hf_latent = model.encoder(torch.zeros(1, 1, length))
+      hf_audio = model.decoder(hf_latent)
+    codes = jax.eval_shape(lambda v, w: module.apply(v, w, method="encode"), variables,
+                           jax.ShapeDtypeStruct((1, length), jnp.float32))
+    audio = jax.eval_shape(lambda v, c: module.apply(v, c, method="decode"), variables, codes)
+    assert codes.shape == (1, 4, hf_latent.shape[2]), length
+    assert audio.shape == (1, hf_audio.shape[2]), length
