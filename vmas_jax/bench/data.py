@@ -4,7 +4,8 @@
 
 Writes synthetic aligned videos at the config's shapes (small: 10 s clips, 8 fps -> 80
 frames of 224x224), builds them with the dataset builder (codec randomly initialised, so no
-download: the encode cost is the same), then times the Grain training iterator at the
+download: the encode cost is the same; the frame backbone likewise, for the video beat
+curve's embedding novelty), then times the Grain training iterator at the
 config's global batch size on this machine.
 """
 
@@ -49,7 +50,9 @@ def run(args) -> int:
   from vmas_jax.data.synthetic import make_synthetic_videos
 
   config = load_config(args.config, getattr(args, "config_overrides", []))
-  config.codec.hf_path = ""  # random weights of the same architecture: no download
+  # random weights of the same architectures: no download, same compute
+  config.codec.hf_path = ""
+  config.video.backbone_path = ""
   config.data.validation_fraction = 0.0
   work = Path(args.work_dir or tempfile.mkdtemp(prefix="vmas_bench_data_"))
   try:
