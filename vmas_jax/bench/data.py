@@ -62,6 +62,14 @@ def run(args) -> int:
                           size=int(v.image_size), fps=float(v.video_fps))
     print(f"synthetic videos: {args.videos} x {args.video_seconds:g} s at "
           f"{v.image_size}px {v.video_fps:g} fps in {time.perf_counter() - start:.1f} s")
+    # warm-up build of one clip: compiles the codec and backbone (cached per process), so
+    # the timed builds below measure the steady state
+    make_synthetic_videos(work / "warmup", 1, seconds=float(d.clip_seconds),
+                          size=int(v.image_size), fps=float(v.video_fps))
+    start = time.perf_counter()
+    tfds_builder.build_dataset(work / "warmup", work / "data_warmup", config, progress=False,
+                               overwrite=True)
+    print(f"warm-up build (compiles + 1 clip): {time.perf_counter() - start:.1f} s")
     runs = [None] + ([args.beam_runner] if args.beam_runner else [])
     for runner in runs:
       out = work / f"data_{runner or 'plain'}"
@@ -72,7 +80,8 @@ def run(args) -> int:
       clips = report["splits"]["train"]["clips"]
       print(f"prepare ({runner or 'plain python'}): {clips} clips of {d.clip_seconds:g} s "
             f"in {seconds:.1f} s = {clips / seconds:.3f} clips/s "
-            f"(frames_format={d.frames_format}, codec={config.codec.arch})")
+            f"(frames_format={d.frames_format}, codec={config.codec.arch}, beat_embeddings="
+            f"{d.beat_embeddings}: backbone {v.backbone})")
     data_dir = work / "data_plain"
     for workers in args.workers:
       rate, shapes = _time_loader(config, data_dir, workers, args.batches)
