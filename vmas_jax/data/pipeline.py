@@ -22,10 +22,6 @@ import numpy as np
 
 from vmas_jax.data import clips, tfds_builder
 
-BATCH_KEYS = ("codes", "frames", "features", "frame_times", "frame_mask", "video_beat",
-              "music_beat")
-
-
 def _check_compatible(stored: dict, config, data_dir) -> None:
   want = clips.clip_settings(config)
   for key in ("fps", "image_size", "frames_format", "frame_rate", "num_codebooks"):
