@@ -1,0 +1,153 @@
+"""Temporal video encoder: shapes from 1 to 600 frames, seconds as positions, chunking, freezing."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vmas_jax.config_defaults import base_config
+from vmas_jax.models.frame_features import adaptive_pool_matrix, build_backbone
+from vmas_jax.models.video_encoder import (TemporalVideoEncoder, video_encoder_from_config,
+                                           with_backbone_params)
+from vmas_jax.models.vision import tiny_vit
+
+BB = tiny_vit(16, hidden_size=16, num_layers=1, num_heads=2, mlp_dim=32)
+
+
+def _enc(**kw):
+  args = dict(frame_backbone=BB, feature_dim=16, out_dim=24, embed_dim=12, chunk_size=4,
+              num_layers=1, dim=16, num_heads=2, mlp_dim=32)
+  args.update(kw)
+  return TemporalVideoEncoder(**args)
+
+
+ENC = _enc()
+ENC_FEATS = _enc(use_features=True, frame_backbone=None)
+apply = jax.jit(ENC.apply)
+apply_feats = jax.jit(ENC_FEATS.apply)
+
+
+@pytest.fixture(scope="module")
+def variables():
+  f = jnp.zeros((1, 1, 16, 16, 3), jnp.uint8)
+  return jax.jit(ENC.init)(jax.random.key(1), f, jnp.zeros((1, 1)), jnp.ones((1, 1), bool))
+
+
+def _head(v):
+  return {"params": {k: x for k, x in v["params"].items() if k != "backbone"}}
+
+
+def _video(b, t, seed=0):
+  frames = jax.random.randint(jax.random.key(seed), (b, t, 16, 16, 3), 0, 256).astype(jnp.uint8)
+  times = jnp.tile(jnp.arange(t, dtype=jnp.float32) / 8.0, (b, 1))
+  return frames, times, jnp.ones((b, t), bool)
+
+
+@pytest.mark.parametrize("t", [1, 600])
+def test_shapes_one_to_600_frames(variables, t):
+  frames, times, mask = _video(1, t)
+  out = apply(variables, frames, times, mask)
+  assert out["tokens"].shape == (1, t * 5, 24)
+  assert out["token_mask"].shape == (1, t * 5) and bool(out["token_mask"].all())
+  assert out["global_embed"].shape == (1, 12)
+  assert out["frame_embeds"].shape == (1, t, 16)
+  assert np.isfinite(np.asarray(out["tokens"])).all()
+
+
+def test_chunked_equals_unchunked(variables):
+  frames, times, mask = _video(2, 7)
+  a = apply(variables, frames, times, mask)  # chunks of 4 frames (last one padded)
+  b = jax.jit(_enc(chunk_size=14).apply)(variables, frames, times, mask)
+  for k in a:
+    np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), atol=1e-5)
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_frozen_backbone_has_zero_gradients(variables, frozen):
+  enc = _enc(freeze_backbone=frozen)
+  frames, times, mask = _video(2, 7)
+  params = nn.unbox(variables)["params"]
+
+  def loss(p):
+    out = enc.apply({"params": p}, frames, times, mask)
+    return jnp.sum(out["tokens"] ** 2) + jnp.sum(out["global_embed"] ** 2)
+
+  g = jax.jit(jax.grad(loss))(params)
+  bb_norm = sum(float(jnp.abs(x).sum()) for x in jax.tree.leaves(g["backbone"]))
+  head_norm = float(jnp.abs(g["in_proj"]["kernel"]).sum())
+  assert head_norm > 0
+  assert (bb_norm == 0.0) == frozen
+
+
+def test_times_are_seconds_not_indices(variables):
+  rng = np.random.RandomState(0)
+  feats = jnp.asarray(rng.randn(1, 6, 5, 16), jnp.float32)
+  times = jnp.asarray([[0.0, 0.1, 0.15, 0.9, 1.0, 3.5]])  # variable frame rate
+  mask = jnp.ones((1, 6), bool)
+  v = _head(variables)
+  out = apply_feats(v, feats, times, mask)
+  # Reordering frames together with their timestamps only reorders the tokens.
+  perm = np.array([3, 0, 5, 1, 4, 2])
+  out_p = apply_feats(v, feats[:, perm], times[:, perm], mask)
+  tok = np.asarray(out["tokens"]).reshape(1, 6, 5, -1)
+  tok_p = np.asarray(out_p["tokens"]).reshape(1, 6, 5, -1)
+  np.testing.assert_allclose(tok_p, tok[:, perm], atol=1e-5)
+  np.testing.assert_allclose(out_p["global_embed"], out["global_embed"], atol=1e-5)
+  # The same frames at other times (e.g. a constant 8 fps) encode differently.
+  out_cfr = apply_feats(v, feats, jnp.arange(6.0)[None] / 8.0, mask)
+  assert not np.allclose(out_cfr["tokens"], out["tokens"], atol=1e-3)
+
+
+def test_padded_frames_do_not_leak(variables):
+  rng = np.random.RandomState(1)
+  feats = jnp.asarray(rng.randn(1, 4, 5, 16), jnp.float32)
+  times = jnp.arange(4.0)[None] / 4
+  v = _head(variables)
+  short = apply_feats(v, feats, times, jnp.ones((1, 4), bool))
+  pad = jnp.concatenate([feats, jnp.asarray(rng.randn(1, 3, 5, 16), jnp.float32) * 9], 1)
+  mask = jnp.arange(7)[None] < 4
+  long = apply_feats(v, pad, jnp.arange(7.0)[None] / 4, mask)
+  np.testing.assert_allclose(long["tokens"][:, :20], short["tokens"], atol=1e-5)
+  assert float(jnp.abs(long["tokens"][:, 20:]).max()) == 0.0
+  np.testing.assert_allclose(long["global_embed"], short["global_embed"], atol=1e-5)
+
+
+def test_features_path_matches_frames_path(variables):
+  frames, times, mask = _video(2, 7)
+  feats = jax.jit(lambda v, f: ENC.apply(v, f, method="extract_features"))(variables, frames)
+  assert feats.shape == (2, 7, 5, 16)
+  a = jax.jit(ENC_FEATS.apply)(_head(variables), feats, times, mask)
+  b = apply(variables, frames, times, mask)
+  np.testing.assert_allclose(a["tokens"], b["tokens"], atol=1e-5)
+  np.testing.assert_allclose(b["frame_embeds"], feats[:, :, 0], atol=1e-6)
+
+
+def test_adaptive_pool_matches_torch_definition():
+  m = adaptive_pool_matrix(7, 2)  # PyTorch bins for 7 -> 2: [0, 4) and [3, 7)
+  np.testing.assert_allclose(m[0], [.25] * 4 + [0] * 3)
+  np.testing.assert_allclose(m[1], [0] * 3 + [.25] * 4)
+
+
+def test_from_config_imports_backbone(tmp_path):
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  torch.manual_seed(0)
+  ref = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(
+      hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+      image_size=16, patch_size=4))
+  ref.save_pretrained(tmp_path)
+  cfg = base_config("tiny").video
+  cfg.update(dict(backbone="clip_vit", backbone_path=str(tmp_path), image_size=16,
+                  temporal_layers=1, temporal_dim=16, temporal_heads=2, temporal_mlp=32,
+                  dtype="float32", chunk_size=2))
+  enc, bb_vars = video_encoder_from_config(cfg, out_dim=8, embed_dim=4)
+  frames, times, mask = _video(1, 3)
+  v = jax.jit(enc.init)(jax.random.key(0), frames, times, mask)
+  params = with_backbone_params(v["params"], bb_vars)
+  got = nn.unbox(params)["backbone"]["layers_0"]["mlp"]["fc1"]["kernel"]
+  np.testing.assert_array_equal(got, ref.encoder.layers[0].mlp.fc1.weight.detach().numpy().T)
+  out = jax.jit(enc.apply)({"params": params}, frames, times, mask)
+  assert out["tokens"].shape == (1, 15, 8)
+  module, none = build_backbone(cfg, load_weights=False)
+  assert none is None and module.hidden_size == 16
