@@ -82,42 +82,42 @@ def test_frozen_backbone_has_zero_gradients(variables, frozen):
 
 def test_times_are_seconds_not_indices(variables):
   rng = np.random.RandomState(0)
-  feats = jnp.asarray(rng.randn(1, 6, 5, 16), jnp.float32)
-  times = jnp.asarray([[0.0, 0.1, 0.15, 0.9, 1.0, 3.5]])  # variable frame rate
-  mask = jnp.ones((1, 6), bool)
+  feats = jnp.asarray(rng.randn(2, 7, 5, 16), jnp.float32)
+  times = jnp.asarray([[0.0, 0.1, 0.15, 0.9, 1.0, 3.5, 3.6]] * 2)  # variable frame rate
+  mask = jnp.ones((2, 7), bool)
   v = _head(variables)
   out = apply_feats(v, feats, times, mask)
   # Reordering frames together with their timestamps only reorders the tokens.
-  perm = np.array([3, 0, 5, 1, 4, 2])
+  perm = np.array([3, 0, 5, 1, 6, 4, 2])
   out_p = apply_feats(v, feats[:, perm], times[:, perm], mask)
-  tok = np.asarray(out["tokens"]).reshape(1, 6, 5, -1)
-  tok_p = np.asarray(out_p["tokens"]).reshape(1, 6, 5, -1)
+  tok = np.asarray(out["tokens"]).reshape(2, 7, 5, -1)
+  tok_p = np.asarray(out_p["tokens"]).reshape(2, 7, 5, -1)
   np.testing.assert_allclose(tok_p, tok[:, perm], atol=1e-5)
   np.testing.assert_allclose(out_p["global_embed"], out["global_embed"], atol=1e-5)
   # The same frames at other times (e.g. a constant 8 fps) encode differently.
-  out_cfr = apply_feats(v, feats, jnp.arange(6.0)[None] / 8.0, mask)
+  out_cfr = apply_feats(v, feats, jnp.tile(jnp.arange(7.0) / 8.0, (2, 1)), mask)
   assert not np.allclose(out_cfr["tokens"], out["tokens"], atol=1e-3)
 
 
 def test_padded_frames_do_not_leak(variables):
   rng = np.random.RandomState(1)
-  feats = jnp.asarray(rng.randn(1, 4, 5, 16), jnp.float32)
-  times = jnp.arange(4.0)[None] / 4
+  feats = jnp.asarray(rng.randn(2, 7, 5, 16), jnp.float32)
+  times = jnp.tile(jnp.arange(7.0) / 4, (2, 1))
+  mask = jnp.tile(jnp.arange(7) < 4, (2, 1))
   v = _head(variables)
-  short = apply_feats(v, feats, times, jnp.ones((1, 4), bool))
-  pad = jnp.concatenate([feats, jnp.asarray(rng.randn(1, 3, 5, 16), jnp.float32) * 9], 1)
-  mask = jnp.arange(7)[None] < 4
-  long = apply_feats(v, pad, jnp.arange(7.0)[None] / 4, mask)
-  np.testing.assert_allclose(long["tokens"][:, :20], short["tokens"], atol=1e-5)
-  assert float(jnp.abs(long["tokens"][:, 20:]).max()) == 0.0
-  np.testing.assert_allclose(long["global_embed"], short["global_embed"], atol=1e-5)
+  a = apply_feats(v, feats.at[:, 4:].set(0.0), times, mask)
+  b = apply_feats(v, feats.at[:, 4:].multiply(9.0), times.at[:, 4:].add(5.0), mask)
+  np.testing.assert_allclose(a["tokens"], b["tokens"], atol=1e-5)
+  assert float(jnp.abs(b["tokens"][:, 20:]).max()) == 0.0
+  assert not bool(b["token_mask"][:, 20:].any()) and bool(b["token_mask"][:, :20].all())
+  np.testing.assert_allclose(a["global_embed"], b["global_embed"], atol=1e-5)
 
 
 def test_features_path_matches_frames_path(variables):
   frames, times, mask = _video(2, 7)
   feats = jax.jit(lambda v, f: ENC.apply(v, f, method="extract_features"))(variables, frames)
   assert feats.shape == (2, 7, 5, 16)
-  a = jax.jit(ENC_FEATS.apply)(_head(variables), feats, times, mask)
+  a = apply_feats(_head(variables), feats, times, mask)
   b = apply(variables, frames, times, mask)
   np.testing.assert_allclose(a["tokens"], b["tokens"], atol=1e-5)
   np.testing.assert_allclose(b["frame_embeds"], feats[:, :, 0], atol=1e-6)
@@ -129,25 +129,47 @@ def test_adaptive_pool_matches_torch_definition():
   np.testing.assert_allclose(m[1], [0] * 3 + [.25] * 4)
 
 
-def test_from_config_imports_backbone(tmp_path):
+def test_from_config_imports_backbone(tmp_path, variables):
+  """config.video with an HF CLIP dir -> encoder whose frame_embeds are HF's pooled outputs."""
   torch = pytest.importorskip("torch")
   transformers = pytest.importorskip("transformers")
   torch.manual_seed(0)
-  ref = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(
+  ref = transformers.CLIPVisionModel(transformers.CLIPVisionConfig(  # = BB's architecture
       hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-      image_size=16, patch_size=4))
+      image_size=16, patch_size=4)).eval()
   ref.save_pretrained(tmp_path)
   cfg = base_config("tiny").video
   cfg.update(dict(backbone="clip_vit", backbone_path=str(tmp_path), image_size=16,
                   temporal_layers=1, temporal_dim=16, temporal_heads=2, temporal_mlp=32,
-                  dtype="float32", chunk_size=2))
-  enc, bb_vars = video_encoder_from_config(cfg, out_dim=8, embed_dim=4)
-  frames, times, mask = _video(1, 3)
-  v = jax.jit(enc.init)(jax.random.key(0), frames, times, mask)
-  params = with_backbone_params(v["params"], bb_vars)
+                  dtype="float32", chunk_size=4))
+  enc, bb_vars = video_encoder_from_config(cfg, out_dim=24, embed_dim=12)
+  assert enc == ENC  # same architecture as the shared test encoder, so reuse its compile
+  params = with_backbone_params(variables["params"], bb_vars)
   got = nn.unbox(params)["backbone"]["layers_0"]["mlp"]["fc1"]["kernel"]
   np.testing.assert_array_equal(got, ref.encoder.layers[0].mlp.fc1.weight.detach().numpy().T)
-  out = jax.jit(enc.apply)({"params": params}, frames, times, mask)
-  assert out["tokens"].shape == (1, 15, 8)
+  frames, times, mask = _video(2, 7)
+  out = apply({"params": params}, frames, times, mask)
+  x = (np.asarray(frames, np.float32) / 255 - np.asarray(enc.frame_backbone.mean)) / np.asarray(
+      enc.frame_backbone.std)
+  with torch.no_grad():
+    pooled = ref(pixel_values=torch.from_numpy(
+        x.reshape(14, 16, 16, 3).transpose(0, 3, 1, 2).astype(np.float32))).pooler_output
+  np.testing.assert_allclose(out["frame_embeds"].reshape(14, 16), pooled.numpy(), atol=1e-4)
   module, none = build_backbone(cfg, load_weights=False)
-  assert none is None and module.hidden_size == 16
+  assert none is None and module == BB
+  with pytest.raises(ValueError, match="do not match"):
+    with_backbone_params(variables["params"], {"params": {"x": np.zeros(1)}})
+
+
+def test_every_parameter_has_logical_axes():
+  from vmas_jax.models.vision import Hiera
+  from vmas_jax.sharding import logical_shardings, make_mesh
+  hiera = Hiera(image_size=(64, 64), embed_dim=8, depths=(1, 2, 1, 1), num_heads=(1, 2, 2, 4))
+  f = jnp.zeros((1, 1, 16, 16, 3), jnp.uint8)
+  trees = [jax.eval_shape(ENC.init, jax.random.key(0), f, jnp.zeros((1, 1)), jnp.ones((1, 1), bool)),
+           jax.eval_shape(hiera.init, jax.random.key(0), jnp.zeros((1, 64, 64, 3)))]
+  is_box = lambda v: isinstance(v, nn.Partitioned)
+  for tree in trees:
+    leaves = jax.tree.leaves(tree, is_leaf=is_box)
+    assert leaves and all(is_box(v) for v in leaves)
+    logical_shardings(tree, make_mesh((1, 1, 1), jax.devices()[:1]))  # no axis used twice

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from media_fixtures import frame_index, level_frames, write_audio_only, write_video
+from vmas_jax.data import video_io
 from vmas_jax.data.errors import MediaError
 from vmas_jax.data.video_io import iter_frame_chunks, probe_video, read_frames
 
@@ -56,12 +57,24 @@ def test_tiny_and_short_videos(tmp_path):
   assert [frame_index(f) for f in frames] == [0, 3]
 
 
-def test_seek_range_and_chunks(tmp_path):
+def test_seek_range_and_chunks(tmp_path, monkeypatch):
   path = write_video(tmp_path / "long.mp4", level_frames(40), rate=10,
                      options={"crf": "10", "g": "10"})
   frames, times = read_frames(path, fps=10, size=16, start=2.0, duration=1.0)
   np.testing.assert_allclose(times, 2.0 + np.arange(10) / 10, atol=1e-6)
   assert [frame_index(f) for f in frames] == list(range(20, 30))
+  # Seeking: a late range decodes from the keyframe before it, not from the file start.
+  decoded = []
+  real = video_io._decoded
+  def counting(*a):
+    for f in real(*a):
+      decoded.append(f.pts)
+      yield f
+  monkeypatch.setattr(video_io, "_decoded", counting)
+  frames, _ = read_frames(path, fps=10, size=16, start=3.2, duration=0.5)
+  assert [frame_index(f) for f in frames] == list(range(32, 37))
+  assert 5 <= len(decoded) <= 10 + 6, len(decoded)
+  monkeypatch.undo()
   full, full_t = read_frames(path, fps=5, size=16)
   chunks = list(iter_frame_chunks(path, fps=5, size=16, chunk_seconds=3.0))
   assert [len(c[0]) for c in chunks] == [15, 5]
