@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from random_params import random_variables
 from vmas_jax.config_defaults import base_config
-from vmas_jax.models.frame_features import adaptive_pool_matrix, build_backbone
+from vmas_jax.models.frame_features import adaptive_pool_matrix, build_backbone, frame_features
 from vmas_jax.models.video_encoder import (TemporalVideoEncoder, video_encoder_from_config,
                                            with_backbone_params)
 from vmas_jax.models.vision import tiny_vit
@@ -31,7 +32,7 @@ apply_feats = jax.jit(ENC_FEATS.apply)
 @pytest.fixture(scope="module")
 def variables():
   f = jnp.zeros((1, 1, 16, 16, 3), jnp.uint8)
-  return jax.jit(ENC.init)(jax.random.key(1), f, jnp.zeros((1, 1)), jnp.ones((1, 1), bool))
+  return random_variables(ENC.init, f, jnp.zeros((1, 1)), jnp.ones((1, 1), bool))
 
 
 def _head(v):
@@ -56,28 +57,32 @@ def test_shapes_one_to_600_frames(variables, t):
 
 
 def test_chunked_equals_unchunked(variables):
-  frames, times, mask = _video(2, 7)
-  a = apply(variables, frames, times, mask)  # chunks of 4 frames (last one padded)
-  b = jax.jit(_enc(chunk_size=14).apply)(variables, frames, times, mask)
-  for k in a:
-    np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), atol=1e-5)
+  frames = _video(2, 7)[0].reshape(14, 16, 16, 3)
+  bb = variables["params"]["backbone"]
+  run = jax.jit(lambda p, f: [frame_features(BB, p, f, 5, c) for c in (3, 4, 14, 50)])
+  outs = run(bb, frames)
+  assert all(o.shape == (14, 5, 16) for o in outs)
+  for o in outs[1:]:
+    np.testing.assert_allclose(np.asarray(o), np.asarray(outs[0]), atol=1e-5)
+  # ...and the encoder's own path (chunks of 4) gives the same per-frame embeddings.
+  enc_out = apply(variables, *_video(2, 7))
+  np.testing.assert_allclose(enc_out["frame_embeds"].reshape(14, 16), outs[2][:, 0], atol=1e-5)
 
 
-@pytest.mark.parametrize("frozen", [True, False])
-def test_frozen_backbone_has_zero_gradients(variables, frozen):
-  enc = _enc(freeze_backbone=frozen)
-  frames, times, mask = _video(2, 7)
-  params = nn.unbox(variables)["params"]
+def test_frozen_backbone_has_zero_gradients(variables):
+  frames, times, mask = _video(1, 3)
+  params = variables["params"]
 
-  def loss(p):
+  def loss(enc, p):
     out = enc.apply({"params": p}, frames, times, mask)
     return jnp.sum(out["tokens"] ** 2) + jnp.sum(out["global_embed"] ** 2)
 
-  g = jax.jit(jax.grad(loss))(params)
-  bb_norm = sum(float(jnp.abs(x).sum()) for x in jax.tree.leaves(g["backbone"]))
-  head_norm = float(jnp.abs(g["in_proj"]["kernel"]).sum())
-  assert head_norm > 0
-  assert (bb_norm == 0.0) == frozen
+  grads = jax.jit(lambda p: [jax.grad(lambda q: loss(_enc(freeze_backbone=f), q))(p)
+                             for f in (True, False)])(params)
+  for frozen, g in zip((True, False), grads):
+    bb_norm = sum(float(jnp.abs(x).sum()) for x in jax.tree.leaves(g["backbone"]))
+    assert float(jnp.abs(g["in_proj"]["kernel"]).sum()) > 0
+    assert (bb_norm == 0.0) == frozen, (frozen, bb_norm)
 
 
 def test_times_are_seconds_not_indices(variables):
@@ -173,3 +178,17 @@ def test_every_parameter_has_logical_axes():
     leaves = jax.tree.leaves(tree, is_leaf=is_box)
     assert leaves and all(is_box(v) for v in leaves)
     logical_shardings(tree, make_mesh((1, 1, 1), jax.devices()[:1]))  # no axis used twice
+
+
+def test_hiera_frame_tokens_in_chunks():
+  from vmas_jax.models.frame_features import normalize_frames
+  from vmas_jax.models.vision import Hiera
+  hiera = Hiera(image_size=(64, 64), embed_dim=8, depths=(1, 2, 1, 1), num_heads=(1, 2, 2, 4))
+  frames = jax.random.randint(jax.random.key(0), (5, 64, 64, 3), 0, 256).astype(jnp.uint8)
+  params = random_variables(hiera.init, jnp.zeros((1, 64, 64, 3)))["params"]
+  feats, (last, pooled) = jax.jit(lambda p, f: (
+      frame_features(hiera, p, f, 5, chunk_size=2),
+      hiera.apply({"params": p}, normalize_frames(f, hiera))))(params, frames)
+  assert feats.shape == (5, 5, 64) and hiera.grid_size == (2, 2)
+  np.testing.assert_allclose(feats[:, 0], pooled, atol=1e-5)  # CLS slot = pooled embedding
+  np.testing.assert_allclose(feats[:, 1:], last, atol=1e-5)  # 2x2 grid pooled to 2x2

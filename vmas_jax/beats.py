@@ -103,7 +103,7 @@ def beat_times(curve: np.ndarray, frame_rate: float = 50, threshold: float = 0.3
 
 def music_beat_curve(wav: np.ndarray, sr: int, num_frames: int, frame_rate: float = 50,
                      n_fft: int | None = None):
-  """Music onset curve float32 [num_frames] in [0, 1] and beat times (seconds).
+  """wav [T] or [C, T] -> onset curve float32 [num_frames] in [0, 1], beat times (seconds).
 
   Hop = sr / frame_rate, so onset frame j is time j / frame_rate, like codec frame j.
   """
@@ -113,7 +113,8 @@ def music_beat_curve(wav: np.ndarray, sr: int, num_frames: int, frame_rate: floa
     raise ValueError(f"sr={sr} is not a multiple of frame_rate={frame_rate}")
   hop = int(round(hop))
   n_fft = n_fft or 2 * hop  # short window: onsets land within one frame of the event
-  y = np.asarray(wav, np.float32).reshape(-1)
+  y = np.asarray(wav, np.float32)
+  y = y.mean(0) if y.ndim == 2 else y.reshape(-1)  # [C, T] -> mono
   if y.size == 0:
     return np.zeros(num_frames, np.float32), np.zeros(0, np.float32)
   env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop, n_fft=n_fft, center=True)
