@@ -192,3 +192,17 @@ def test_hiera_frame_tokens_in_chunks():
   assert feats.shape == (5, 5, 64) and hiera.grid_size == (2, 2)
   np.testing.assert_allclose(feats[:, 0], pooled, atol=1e-5)  # CLS slot = pooled embedding
   np.testing.assert_allclose(feats[:, 1:], last, atol=1e-5)  # 2x2 grid pooled to 2x2
+
+
+def test_backbone_memory_is_flat_in_frames():
+  """XLA's own buffer plan: chunked temp memory is the same for 16 and 256 frames."""
+  params = random_variables(BB.init, jnp.zeros((1, 16, 16, 3)))["params"]
+
+  def temp_bytes(n, chunk):
+    f = jax.ShapeDtypeStruct((n, 16, 16, 3), jnp.uint8)
+    fn = jax.jit(lambda p, x: frame_features(BB, p, x, 5, chunk))
+    return fn.lower(params, f).compile().memory_analysis().temp_size_in_bytes
+
+  small, large = temp_bytes(16, 8), temp_bytes(256, 8)
+  assert large == small
+  assert temp_bytes(256, 256) > 4 * large  # one chunk of everything does grow
