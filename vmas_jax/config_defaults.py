@@ -36,7 +36,8 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # -- audio codec (EnCodec 32 kHz).  hf_path: HF dir / hub id; None -> random init of `arch`.
   c.codec = ml_collections.ConfigDict(dict(
       hf_path="facebook/encodec_32khz", arch="encodec_32khz", sample_rate=32000,
-      frame_rate=50, num_codebooks=4, codebook_size=2048))
+      frame_rate=50, num_codebooks=4, codebook_size=2048,
+      dtype="float32", init_seed=0))  # dtype: compute dtype; init_seed: random-init seed
 
   # -- music decoder (MusicGen-compatible)
   c.decoder = ml_collections.ConfigDict(dict(
