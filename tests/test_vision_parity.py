@@ -79,3 +79,16 @@ def test_hiera_parity(tmp_path, cfg, batch):
   x = np.random.RandomState(0).randn(batch, h, w, 3).astype(np.float32)
   err = _check(module, variables, ref, x, atol=1e-4)
   print(f"hiera {module.embed_dim} max abs err {err:.2e}")
+
+
+def test_vmas_convert_round_trip(tmp_path, capsys):
+  from vmas_jax.cli import main
+  from vmas_jax.convert import load_converted
+  torch.manual_seed(2)
+  transformers.HieraModel(transformers.HieraConfig(**HIERA_TINY)).save_pretrained(tmp_path / "hf")
+  assert main(["convert", "--from", str(tmp_path / "hf"), "--out", str(tmp_path / "out")]) == 0
+  assert "converted hiera (Hiera" in capsys.readouterr().out
+  module, variables = load_converted(tmp_path / "out")
+  ref_module, ref_vars = from_hf(tmp_path / "hf")
+  assert module == ref_module
+  jax.tree.map(np.testing.assert_array_equal, variables, ref_vars)
