@@ -6,7 +6,7 @@ import pytest
 from media_fixtures import frame_index, level_frames, write_audio_only, write_video
 from vmas_jax.data import video_io
 from vmas_jax.data.errors import MediaError
-from vmas_jax.data.video_io import iter_frame_chunks, probe_video, read_frames
+from vmas_jax.data.video_io import iter_frame_chunks, probe_video, read_clip, read_frames
 
 
 @pytest.mark.parametrize("name,codec", [("a.mp4", "libx264"), ("a.webm", "libvpx-vp9"),
@@ -55,6 +55,11 @@ def test_tiny_and_short_videos(tmp_path):
   frames, times = read_frames(short, fps=8, size=16)
   np.testing.assert_allclose(times, [0, 0.125])
   assert [frame_index(f) for f in frames] == [0, 3]
+  # A fixed-length clip pads past the end and masks the padding.
+  frames, times, mask = read_clip(short, start=0.0, seconds=1.0, fps=8, size=16)
+  assert frames.shape == (8, 16, 16, 3) and mask.tolist() == [True] * 2 + [False] * 6
+  np.testing.assert_allclose(times, np.arange(8) / 8)
+  assert frames[2:].max() == 0
 
 
 def test_seek_range_and_chunks(tmp_path, monkeypatch):

@@ -208,3 +208,22 @@ def iter_frame_chunks(path, fps: float, size: int, chunk_seconds: float = 10.0, 
       frames, times = [], []
   if frames:
     yield np.stack(frames), np.asarray(times, np.float32)
+
+
+def read_clip(path, start: float, seconds: float, fps: float, size: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """A fixed-length clip for batching: T = round(seconds * fps) samples from `start`.
+
+  Returns frames uint8 [T, size, size, 3], times float32 [T] (the sample grid, also for the
+  padding), mask bool [T] (False where the video ended before the clip did).
+  """
+  n = int(round(seconds * fps))
+  frames, times = read_frames(path, fps, size, start=start, duration=seconds)
+  frames, times = frames[:n], times[:n]
+  mask = np.zeros(n, bool)
+  mask[:len(frames)] = True
+  out = np.zeros((n, size, size, 3), np.uint8)
+  out[:len(frames)] = frames
+  grid = (start + np.arange(n) / fps).astype(np.float32)
+  grid[:len(times)] = times
+  return out, grid, mask
