@@ -206,3 +206,23 @@ def test_backbone_memory_is_flat_in_frames():
   small, large = temp_bytes(16, 8), temp_bytes(256, 8)
   assert large == small
   assert temp_bytes(256, 256) > 4 * large  # one chunk of everything does grow
+
+
+@pytest.mark.parametrize("name,use_features", [("tiny", False), ("tiny", True), ("small", False)])
+def test_configs_build(name, use_features):
+  """Shapes only (eval_shape): `small` is Hiera-base + the default temporal encoder."""
+  from vmas_jax.config_utils import load_config
+  cfg = load_config(f"configs/{name}.py", [f"--config.video.use_features={use_features}"])
+  cfg.video.backbone_path = ""  # random init: no download
+  enc, bb_vars = video_encoder_from_config(cfg.video, out_dim=cfg.decoder.d_model,
+                                           embed_dim=cfg.model.contrastive_dim)
+  assert bb_vars is None and (enc.frame_backbone is None) == use_features
+  t, s, p = 8, cfg.video.image_size, cfg.video.tokens_per_frame
+  x = (jax.ShapeDtypeStruct((2, t, p, enc.feature_dim), jnp.float32) if use_features
+       else jax.ShapeDtypeStruct((2, t, s, s, 3), jnp.uint8))
+  args = (x, jax.ShapeDtypeStruct((2, t), jnp.float32), jax.ShapeDtypeStruct((2, t), bool))
+  v = jax.eval_shape(enc.init, jax.random.key(0), *args)
+  out = jax.eval_shape(enc.apply, v, *args)
+  assert out["tokens"].shape == (2, t * p, cfg.decoder.d_model)
+  assert out["global_embed"].shape == (2, cfg.model.contrastive_dim)
+  assert ("backbone" in v["params"]) != use_features
