@@ -40,10 +40,6 @@ def clip_settings(config) -> dict:
       codec=c.to_dict(), video=v.to_dict())
 
 
-def settings_hash(settings: dict) -> str:
-  return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def split_of(key: str, validation_fraction: float) -> str:
   """Deterministic train/validation assignment of a whole source video from its `key` (its
   path relative to the input root), so all clips of a video land in one split."""
@@ -54,6 +50,8 @@ def split_of(key: str, validation_fraction: float) -> str:
 def probe_streams(path) -> float:
   """Usable duration in seconds (shorter of the audio and video streams); raises MediaError
   for empty/unreadable files and files without an audio or a video stream."""
+  if not os.path.isfile(path):
+    raise MediaError(path, "no such file")
   if os.path.getsize(path) == 0:
     raise MediaError(path, "empty file (0 bytes)")
   try:
