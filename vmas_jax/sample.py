@@ -1,0 +1,147 @@
+"""Jitted autoregressive sampler for the music decoder (DESIGN §5).
+
+One `jax.jit` holds: a prefill of the known prefix (BOS + prompt) that also computes the
+cross-attention K/V once, then a single `jax.lax.while_loop` over delayed token positions
+with a static-shape KV cache.  The delay pattern lives in a grid of "forced" tokens
+(special ids and prompt codes; -1 where the model must sample), so each step writes
+`where(forced == -1, sampled, forced)`.  With classifier-free guidance the conditional and
+unconditional (null memory) rows share one batch of 2B rows; the guided logits are
+`uncond + (cond - uncond) * guidance_scale`, as HF MusicGen.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax
+import jax
+import jax.numpy as jnp
+
+from vmas_jax.models import delay_pattern
+from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache
+
+
+@flax.struct.dataclass
+class DecodeState:
+  pos: jax.Array       # [] int32: next delayed position to write
+  tokens: jax.Array    # [B, K, T] int32: delayed tokens so far (-1 = not yet sampled)
+  logits: jax.Array    # [R, K, V] fp32: logits for position `pos` (R = B, or 2B with CFG)
+  cache: dict          # KV cache pytree (see music_decoder.empty_cache)
+
+
+def filter_logits(logits, top_k: int = 0, top_p: float = 0.0):
+  """logits [..., V] -> same with filtered entries at -inf (HF TopK then TopP semantics)."""
+  if 0 < top_k < logits.shape[-1]:
+    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+    logits = jnp.where(logits < kth, -jnp.inf, logits)
+  if top_p > 0.0:
+    srt = jnp.sort(logits, axis=-1)  # ascending
+    cum = jnp.cumsum(jax.nn.softmax(srt, axis=-1), axis=-1)
+    remove = cum <= 1.0 - top_p
+    remove = remove.at[..., -1].set(False)  # keep at least the best token
+    # the smallest kept logit is the threshold
+    thresh = jnp.min(jnp.where(remove, jnp.inf, srt), axis=-1, keepdims=True)
+    logits = jnp.where(logits < thresh, -jnp.inf, logits)
+  return logits
+
+
+def sample_logits(logits, key, *, top_k: int, top_p: float, temperature):
+  """logits [..., V] -> ids [...] int32."""
+  logits = filter_logits(logits / temperature, top_k, top_p)
+  return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+
+
+def _forced_grid(batch, k, num_frames, special, prompt_codes):
+  """[B, K, F+K]: special ids and prompt codes where known, -1 where the model samples."""
+  codes = jnp.full((batch, k, num_frames), -1, jnp.int32)
+  if prompt_codes is not None:
+    codes = codes.at[:, :, :prompt_codes.shape[-1]].set(prompt_codes.astype(jnp.int32))
+  return delay_pattern.build(codes, special)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: bool, use_cfg: bool):
+
+  def run(variables, memory, memory_mask, rng, temperature, top_p, guidance, prompt, offsets):
+    module = MusicDecoder(config)
+    b, k = memory.shape[0], config.num_codebooks
+    t = num_frames + k
+    n_prompt = 0 if prompt is None else prompt.shape[-1]
+    forced = _forced_grid(b, k, num_frames, config.special_token, prompt)
+    rows = 2 if use_cfg else 1
+    tile = lambda x: jnp.concatenate([x] * rows, axis=0)
+    drop = None
+    mask = jnp.ones(memory.shape[:2], bool) if memory_mask is None else memory_mask
+    if use_cfg:
+      drop = jnp.concatenate([jnp.zeros((b,), bool), jnp.ones((b,), bool)])
+      mask = jnp.concatenate([mask, jnp.ones_like(mask)])
+    offsets = None if offsets is None else tile(offsets)
+    cache = empty_cache(config, rows * b, t, mask)
+
+    # prefill: positions 0..n_prompt are known for every codebook
+    n0 = n_prompt + 1
+    logits, cache = module.apply(
+        variables, tile(forced[:, :, :n0]), cache, 0, tile(memory), drop_condition=drop,
+        input_offsets=None if offsets is None else offsets[:, :n0], method=module.decode)
+
+    def body(s: DecodeState) -> DecodeState:
+      lg = s.logits
+      if use_cfg:
+        cond, uncond = lg[:b], lg[b:]
+        lg = uncond + (cond - uncond) * guidance
+      key = jax.random.fold_in(rng, s.pos)
+      sampled = sample_logits(lg, key, top_k=top_k, top_p=top_p if use_top_p else 0.0,
+                              temperature=temperature)
+      known = jax.lax.dynamic_slice_in_dim(forced, s.pos, 1, axis=2)[..., 0]
+      new = jnp.where(known == -1, sampled, known)  # [B, K]
+      tokens = jax.lax.dynamic_update_slice_in_dim(s.tokens, new[..., None], s.pos, axis=2)
+      off = None if offsets is None else jax.lax.dynamic_slice_in_dim(offsets, s.pos, 1, axis=1)
+      logits, cache = module.apply(variables, tile(new[..., None]), s.cache, s.pos,
+                                   input_offsets=off, method=module.decode)
+      return DecodeState(pos=s.pos + 1, tokens=tokens, logits=logits[:, :, -1], cache=cache)
+
+    state = DecodeState(pos=jnp.int32(n0), tokens=forced, logits=logits[:, :, -1], cache=cache)
+    state = jax.lax.while_loop(lambda s: s.pos < t, body, state)
+    return delay_pattern.undo(state.tokens)
+
+  return jax.jit(run)
+
+
+def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int, rng, *,
+             top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
+             guidance_scale: float = 1.0, prompt_codes=None, input_offsets=None):
+  """Sample codes [B, K, num_frames] int32 conditioned on memory [B, M, D].
+
+  params: the decoder's variables (`{"params": ...}`) or its params.
+  memory_mask: [B, M] bool or None.  guidance_scale > 1 turns on classifier-free guidance
+  (unconditional rows use the learned null memory).  prompt_codes [B, K, P] (P <= num_frames)
+  are continued from and returned unchanged as the first P frames.  input_offsets
+  [B, num_frames + K, D] are added to the input embeddings at each delayed position.
+  The result depends only on the inputs and `rng`.
+  """
+  cfg = module.config
+  variables = params if "params" in params else {"params": params}
+  memory = jnp.asarray(memory)
+  b = memory.shape[0]
+  if memory.ndim != 3 or memory.shape[-1] != cfg.d_model:
+    raise ValueError(f"memory must be [B, M, {cfg.d_model}], got {memory.shape}")
+  if num_frames + cfg.num_codebooks > cfg.max_positions:
+    raise ValueError(f"num_frames {num_frames} + {cfg.num_codebooks} codebooks exceeds "
+                     f"max_positions {cfg.max_positions}")
+  if temperature <= 0:
+    raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy")
+  if prompt_codes is not None:
+    prompt_codes = jnp.asarray(prompt_codes, jnp.int32)
+    if prompt_codes.shape[:2] != (b, cfg.num_codebooks) or prompt_codes.shape[2] > num_frames:
+      raise ValueError(f"prompt_codes must be [{b}, {cfg.num_codebooks}, P<={num_frames}], "
+                       f"got {prompt_codes.shape}")
+  if input_offsets is not None:
+    input_offsets = jnp.asarray(input_offsets)
+    want = (b, num_frames + cfg.num_codebooks, cfg.d_model)
+    if input_offsets.shape != want:
+      raise ValueError(f"input_offsets must be {list(want)}, got {input_offsets.shape}")
+  if memory_mask is not None:
+    memory_mask = jnp.asarray(memory_mask, bool)
+  run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, guidance_scale > 1.0)
+  return run(variables, memory, memory_mask, rng, jnp.float32(temperature), jnp.float32(top_p),
+             jnp.float32(guidance_scale), prompt_codes, input_offsets)
