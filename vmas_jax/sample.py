@@ -29,12 +29,15 @@ class DecodeState:
   cache: dict          # KV cache pytree (see music_decoder.empty_cache)
 
 
-def filter_logits(logits, top_k: int = 0, top_p: float = 0.0):
-  """logits [..., V] -> same with filtered entries at -inf (HF TopK then TopP semantics)."""
+def filter_logits(logits, top_k: int = 0, top_p=None):
+  """logits [..., V] -> same with filtered entries at -inf (HF TopK then TopP semantics).
+
+  top_k: static, 0 = off.  top_p: None = off, else a (possibly traced) float in (0, 1].
+  """
   if 0 < top_k < logits.shape[-1]:
     kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
     logits = jnp.where(logits < kth, -jnp.inf, logits)
-  if top_p > 0.0:
+  if top_p is not None:
     srt = jnp.sort(logits, axis=-1)  # ascending
     cum = jnp.cumsum(jax.nn.softmax(srt, axis=-1), axis=-1)
     remove = cum <= 1.0 - top_p
@@ -45,7 +48,7 @@ def filter_logits(logits, top_k: int = 0, top_p: float = 0.0):
   return logits
 
 
-def sample_logits(logits, key, *, top_k: int, top_p: float, temperature):
+def sample_logits(logits, key, *, top_k: int, top_p, temperature):
   """logits [..., V] -> ids [...] int32."""
   logits = filter_logits(logits / temperature, top_k, top_p)
   return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
@@ -90,7 +93,7 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
         cond, uncond = lg[:b], lg[b:]
         lg = uncond + (cond - uncond) * guidance
       key = jax.random.fold_in(rng, s.pos)
-      sampled = sample_logits(lg, key, top_k=top_k, top_p=top_p if use_top_p else 0.0,
+      sampled = sample_logits(lg, key, top_k=top_k, top_p=top_p if use_top_p else None,
                               temperature=temperature)
       known = jax.lax.dynamic_slice_in_dim(forced, s.pos, 1, axis=2)[..., 0]
       new = jnp.where(known == -1, sampled, known)  # [B, K]
