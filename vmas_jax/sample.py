@@ -29,14 +29,35 @@ class DecodeState:
   cache: dict          # KV cache pytree (see music_decoder.empty_cache)
 
 
+def _ordered_bits(x):
+  """float32 [...] -> uint32 [...] with the same order (for exact bitwise selection)."""
+  i = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
+  i = jnp.where(i < 0, i ^ 0x7FFFFFFF, i)  # negative floats: reverse their magnitude order
+  return jax.lax.bitcast_convert_type(i, jnp.uint32) ^ jnp.uint32(0x80000000)
+
+
+def kth_largest_mask(logits, k: int):
+  """[..., V] -> bool [..., V]: True for entries >= the k-th largest (ties kept).
+
+  Builds the k-th largest value bit by bit (32 compare-and-count passes): far cheaper on
+  CPU than `lax.top_k`/sort for V = 2048, and exact.
+  """
+  u = _ordered_bits(logits)
+  t = jnp.zeros(u.shape[:-1] + (1,), jnp.uint32)
+  for bit in range(31, -1, -1):
+    cand = t | jnp.uint32(1 << bit)
+    enough = jnp.sum(u >= cand, axis=-1, keepdims=True) >= k
+    t = jnp.where(enough, cand, t)
+  return u >= t
+
+
 def filter_logits(logits, top_k: int = 0, top_p=None):
   """logits [..., V] -> same with filtered entries at -inf (HF TopK then TopP semantics).
 
   top_k: static, 0 = off.  top_p: None = off, else a (possibly traced) float in (0, 1].
   """
   if 0 < top_k < logits.shape[-1]:
-    kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
-    logits = jnp.where(logits < kth, -jnp.inf, logits)
+    logits = jnp.where(kth_largest_mask(logits, top_k), logits, -jnp.inf)
   if top_p is not None:
     srt = jnp.sort(logits, axis=-1)  # ascending
     cum = jnp.cumsum(jax.nn.softmax(srt, axis=-1), axis=-1)
@@ -49,9 +70,16 @@ def filter_logits(logits, top_k: int = 0, top_p=None):
 
 
 def sample_logits(logits, key, *, top_k: int, top_p, temperature):
-  """logits [..., V] -> ids [...] int32."""
+  """logits [..., V] -> ids [...] int32, by inverse-CDF with one uniform per row.
+
+  (One uniform per row instead of V Gumbel draws: the random bits dominate a CPU step.)
+  """
   logits = filter_logits(logits / temperature, top_k, top_p)
-  return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+  cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+  u = jax.random.uniform(key, logits.shape[:-1] + (1,)) * cdf[..., -1:]
+  u = jnp.maximum(u, jnp.finfo(jnp.float32).tiny)  # u > 0: zero-probability ids never win
+  ids = jnp.sum(cdf < u, axis=-1)
+  return jnp.minimum(ids, logits.shape[-1] - 1).astype(jnp.int32)
 
 
 def _forced_grid(batch, k, num_frames, special, prompt_codes):

@@ -84,6 +84,12 @@ def import_hf(directory: Path, config: dict, **overrides):
   return _finish(params, cfg)
 
 
+def params_from_hf_state_dict(sd: dict, cfg: DecoderConfig) -> dict:
+  """In-memory HF MusicgenForCausalLM state dict ({name: array}) -> our variables."""
+  sd = {k: np.asarray(v, np.float32) for k, v in sd.items()}
+  return _finish(_from_hf_names(sd, cfg, "", "", "state dict"), cfg)[1]
+
+
 def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict):
   """An audiocraft `LMModel` state dict (or a .pt/.th/.bin file holding one) -> (module, variables).
 
