@@ -23,6 +23,11 @@ def _hf_parity(tmp_path, hf_kwargs, b, s, m, seed):
   v = hf_kwargs["vocab_size"]
   hf = MusicgenForCausalLM(MusicgenDecoderConfig(dropout=0.0, pad_token_id=v, bos_token_id=v,
                                                   **hf_kwargs)).eval()
+  with torch.no_grad():  # HF inits norms to exactly 1/0; randomize so their mapping is tested
+    for mod in hf.modules():
+      if isinstance(mod, torch.nn.LayerNorm):
+        mod.weight.normal_(1.0, 0.2)
+        mod.bias.normal_(0.0, 0.2)
   hf.save_pretrained(tmp_path)
   module, variables = from_hf(tmp_path)
   k, d = hf_kwargs["num_codebooks"], hf_kwargs["hidden_size"]
@@ -56,6 +61,11 @@ def test_hf_parity_musicgen_small_architecture(tmp_path):
   assert err <= 1e-4, err
 
 
+@pytest.fixture(scope="module")
+def tiny_vars():
+  return init_variables(MusicDecoder(TINY), seed=0, norm_noise=0.2)
+
+
 def _inputs(cfg, b=2, s=11, m=5, seed=0):
   rs = np.random.RandomState(seed)
   tokens = jnp.asarray(rs.randint(0, cfg.vocab_size + 1, (b, cfg.num_codebooks, s)))
@@ -64,12 +74,11 @@ def _inputs(cfg, b=2, s=11, m=5, seed=0):
   return tokens, memory, mask
 
 
-def test_cached_step_by_step_equals_full_forward():
-  module = MusicDecoder(TINY)
-  variables = init_variables(module, jax.random.key(0))
+def test_cached_step_by_step_equals_full_forward(tiny_vars):
+  module, variables = MusicDecoder(TINY), tiny_vars
   tokens, memory, mask = _inputs(TINY)
   offsets = jax.random.normal(jax.random.key(3), (2, 11, TINY.d_model))
-  full = module.apply(variables, tokens, memory, mask, input_offsets=offsets)
+  full = jax.jit(module.apply)(variables, tokens, memory, mask, input_offsets=offsets)
   decode = jax.jit(lambda c, t, i, o, mem: module.apply(variables, t, c, i, mem, input_offsets=o,
                                                         method=module.decode))
   cache = empty_cache(TINY, 2, 16, mask)
@@ -82,55 +91,61 @@ def test_cached_step_by_step_equals_full_forward():
   np.testing.assert_allclose(jnp.concatenate(steps, axis=2), full, atol=1e-5)
 
 
-def test_scan_and_unrolled_layers_agree():
+def test_scan_and_unrolled_layers_agree(tiny_vars):
   scanned = MusicDecoder(TINY)
   unrolled = MusicDecoder(dataclasses.replace(TINY, scan_layers=False))
-  variables = init_variables(scanned, jax.random.key(1))
+  variables = tiny_vars
   params_u = unstack_layers(variables["params"])
   assert "layers_1" in params_u and "layers" not in params_u
   tokens, memory, mask = _inputs(TINY)
-  a = scanned.apply(variables, tokens, memory, mask)
-  b = unrolled.apply({"params": params_u}, tokens, memory, mask)
+  a = jax.jit(scanned.apply)(variables, tokens, memory, mask)
+  b = jax.jit(unrolled.apply)({"params": params_u}, tokens, memory, mask)
   np.testing.assert_allclose(a, b, atol=1e-5)
   back = stack_layers(params_u, TINY.num_layers)
   jax.tree.map(np.testing.assert_array_equal, back, jax.tree.map(np.asarray, variables["params"]))
 
 
-@pytest.mark.parametrize("policy", ["full", "dots_saveable"])
-def test_remat_keeps_values_and_grads(policy):
-  base = MusicDecoder(TINY)
-  remat = MusicDecoder(dataclasses.replace(TINY, remat_policy=policy))
-  variables = init_variables(base, jax.random.key(2))
-  tokens, memory, mask = _inputs(TINY)
-  loss = lambda mod: jax.grad(lambda p: mod.apply({"params": p}, tokens, memory, mask).sum())
-  g0 = loss(base)(variables["params"])
-  g1 = jax.jit(loss(remat))(variables["params"])
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-4), g0, g1)
+def test_remat_policies_keep_values_and_grads(tiny_vars):
+  tokens, memory, mask = _inputs(TINY, s=6)
+  mods = [MusicDecoder(dataclasses.replace(TINY, remat_policy=p))
+          for p in ("none", "full", "dots_saveable")]
+
+  @jax.jit
+  def grads(params):
+    return [jax.grad(lambda p: (m.apply({"params": p}, tokens, memory, mask) ** 2).mean())(params)
+            for m in mods]
+
+  g0, g1, g2 = grads(tiny_vars["params"])
+  for g in (g1, g2):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-6, rtol=1e-4), g0, g)
+  assert float(np.abs(g0["layers"]["mlp"]["fc1"]["kernel"]).max()) > 0
 
 
-def test_drop_condition_uses_null_memory_and_hidden_is_returned():
-  module = MusicDecoder(TINY)
-  variables = init_variables(module, jax.random.key(4))
+def test_drop_condition_uses_null_memory_and_hidden_is_returned(tiny_vars):
+  module, variables = MusicDecoder(TINY), tiny_vars
   tokens, memory, mask = _inputs(TINY)
+  apply = jax.jit(module.apply, static_argnames="return_hidden")
   drop = jnp.array([False, True])
-  logits, hidden = module.apply(variables, tokens, memory, mask, drop_condition=drop,
-                                return_hidden=True)
+  logits, hidden = apply(variables, tokens, memory, mask, drop_condition=drop,
+                         return_hidden=True)
   assert hidden.shape == (2, 11, TINY.d_model)
   null = jnp.broadcast_to(variables["params"]["null_memory"], memory.shape)
-  np.testing.assert_allclose(logits[1], module.apply(variables, tokens, null)[1], atol=1e-5)
-  np.testing.assert_allclose(logits[0], module.apply(variables, tokens, memory, mask)[0], atol=1e-5)
-  assert not np.allclose(logits[1], module.apply(variables, tokens, memory, mask)[1], atol=1e-3)
+  plain = apply(variables, tokens, memory, mask)
+  np.testing.assert_allclose(logits[1], apply(variables, tokens, null, mask | True)[1], atol=1e-5)
+  np.testing.assert_allclose(logits[0], plain[0], atol=1e-5)
+  assert not np.allclose(logits[1], plain[1], atol=1e-3)
 
 
 def test_bf16_compute_keeps_fp32_params_and_logits():
   cfg = DecoderConfig.from_config(base_config("tiny").decoder, dtype="bfloat16", max_positions=64)
+  assert cfg.num_layers == 2 and cfg.scan_layers
   module = MusicDecoder(cfg)
-  variables = init_variables(module, jax.random.key(5))
+  variables = init_variables(module, seed=5)
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(variables))
   tokens, memory, mask = _inputs(cfg)
-  out = module.apply(variables, tokens, memory, mask)
-  ref = MusicDecoder(dataclasses.replace(cfg, dtype="float32")).apply(variables, tokens, memory,
-                                                                      mask)
+  out = jax.jit(module.apply)(variables, tokens, memory, mask)
+  ref = jax.jit(MusicDecoder(dataclasses.replace(cfg, dtype="float32")).apply)(
+      variables, tokens, memory, mask)
   assert out.dtype == jnp.float32
   np.testing.assert_allclose(out, ref, atol=0.1)
 
@@ -138,7 +153,7 @@ def test_bf16_compute_keeps_fp32_params_and_logits():
 def test_params_carry_logical_axis_names():
   module = MusicDecoder(TINY)
   tokens, memory, _ = _inputs(TINY)
-  boxed = module.init(jax.random.key(0), tokens, memory)
+  boxed = jax.eval_shape(module.init, jax.random.key(0), tokens, memory)
   import flax.linen as nn
   specs = nn.get_partition_spec(boxed)["params"]
   assert tuple(specs["embed"]) == ("codebooks", "vocab", "embed")

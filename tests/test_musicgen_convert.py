@@ -33,11 +33,11 @@ def test_to_hf_then_from_pretrained_gives_identical_logits(tmp_path):
   pytest.importorskip("torch")
   from transformers import MusicgenForCausalLM
   module = MusicDecoder(CFG)
-  variables = init_variables(module, jax.random.key(0))
+  variables = init_variables(module, seed=0, norm_noise=0.2)
   convert.to_hf(module, variables, tmp_path)
   hf = MusicgenForCausalLM.from_pretrained(tmp_path).eval()
   tokens, memory = _inputs()
-  ours = np.asarray(module.apply(variables, tokens, memory))
+  ours = np.asarray(jax.jit(module.apply)(variables, tokens, memory))
   np.testing.assert_allclose(_hf_logits(hf, tokens, memory), ours, atol=1e-5)
   # and back again, bit-exact weights
   module2, variables2 = convert.from_hf(tmp_path)
@@ -68,7 +68,7 @@ def test_full_musicgen_dir_imports_decoder_and_null_memory(tmp_path):
   with torch.no_grad():
     memory = full.enc_to_dec_proj(text_states).numpy()
   tokens, _ = _inputs()
-  ours = np.asarray(module.apply(variables, tokens, memory))
+  ours = np.asarray(jax.jit(module.apply)(variables, tokens, memory))
   np.testing.assert_allclose(_hf_logits(full.decoder, tokens, memory), ours, atol=1e-5)
   np.testing.assert_allclose(variables["params"]["null_memory"],
                              full.enc_to_dec_proj.bias.detach().numpy())
@@ -110,7 +110,7 @@ def test_audiocraft_state_dict_import_matches_hf(tmp_path):
   torch.save({k: torch.tensor(v) for k, v in ac.items()}, path)
   module, variables = musicgen.import_audiocraft(path, CFG)
   tokens, memory = _inputs(seed=2)
-  ours = np.asarray(module.apply(variables, tokens, memory))
+  ours = np.asarray(jax.jit(module.apply)(variables, tokens, memory))
   np.testing.assert_allclose(_hf_logits(hf, tokens, memory), ours, atol=1e-5)
   del ac["transformer.layers.1.norm2.weight"]
   with pytest.raises(ValueError, match="transformer.layers.1.norm2.weight"):
@@ -121,7 +121,7 @@ def test_module_from_hf_config_and_missing_weights(tmp_path):
   cfg = musicgen.hf_config_dict(CFG)
   assert musicgen.module_from_hf_config(cfg).config == CFG
   module = MusicDecoder(CFG)
-  convert.to_hf(module, init_variables(module, jax.random.key(0)), tmp_path)
+  convert.to_hf(module, init_variables(module, seed=0, norm_noise=0.2), tmp_path)
   from vmas_jax.convert import hf_io
   sd = hf_io.load_state_dict(tmp_path)
   del sd["lm_heads.3.weight"]

@@ -11,6 +11,7 @@ unconditional (null memory) rows share one batch of 2B rows; the guided logits a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import flax
@@ -90,11 +91,28 @@ def _forced_grid(batch, k, num_frames, special, prompt_codes):
   return delay_pattern.build(codes, special)
 
 
+def _unstack(params, num_layers):
+  out = {k: v for k, v in params.items() if k != "layers"}
+  for i in range(num_layers):
+    out[f"layers_{i}"] = jax.tree.map(lambda x: x[i], params["layers"])
+  return out
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: bool, use_cfg: bool):
 
+  # Decoding runs the layers unrolled: a scanned stack would dynamic-slice (copy) every
+  # layer's weights out of the stacked arrays at each step; static slices are taken once.
+  module = MusicDecoder(dataclasses.replace(config, scan_layers=False, remat_policy="none"))
+
   def run(variables, memory, memory_mask, rng, temperature, top_p, guidance, prompt, offsets):
-    module = MusicDecoder(config)
+    params = variables["params"]
+    if config.scan_layers:
+      params = _unstack(params, config.num_layers)
+    # Cast matrices to the compute dtype once, outside the loop (decoding is bound by
+    # reading weights); norms and the null memory stay fp32.
+    cdt = jnp.dtype(config.dtype)
+    variables = {"params": jax.tree.map(lambda x: x.astype(cdt) if x.ndim >= 2 else x, params)}
     b, k = memory.shape[0], config.num_codebooks
     t = num_frames + k
     n_prompt = 0 if prompt is None else prompt.shape[-1]

@@ -273,11 +273,24 @@ def unstack_layers(params: dict) -> dict:
   return out
 
 
-def init_variables(module: MusicDecoder, rng, batch: int = 1, length: int = 8,
-                   memory_length: int = 4) -> dict:
-  """Random plain (unboxed) variables for `module`."""
-  cfg = module.config
-  tokens = jnp.zeros((batch, cfg.num_codebooks, length), jnp.int32)
-  memory = jnp.zeros((batch, memory_length, cfg.d_model), jnp.float32)
-  return nn.unbox(jax.jit(module.init)(rng, tokens, memory))
+def init_variables(module: MusicDecoder, seed: int = 0, norm_noise: float = 0.0) -> dict:
+  """Random plain (unboxed) numpy variables for `module`, without compiling its init.
 
+  Matrices ~ N(0, 0.02) as the module's initialisers, norm scales 1 and biases 0 (plus
+  N(0, norm_noise) so that tests exercise them).  For sharded training init use
+  `module.init` under `jax.jit`.
+  """
+  cfg = module.config
+  tokens = jnp.zeros((1, cfg.num_codebooks, 2), jnp.int32)
+  memory = jnp.zeros((1, 1, cfg.d_model), jnp.float32)
+  shapes = nn.unbox(jax.eval_shape(module.init, jax.random.key(0), tokens, memory))
+  rs = np.random.RandomState(seed)
+
+  def make(path, leaf):
+    name = getattr(path[-1], "key", "")
+    if name in ("scale", "bias"):
+      base = 1.0 if name == "scale" else 0.0
+      return (base + norm_noise * rs.randn(*leaf.shape)).astype(leaf.dtype)
+    return (rs.randn(*leaf.shape) * 0.02).astype(leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(make, shapes)
