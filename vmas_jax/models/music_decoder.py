@@ -101,6 +101,18 @@ class DecoderBlock(nn.Module):
       return nn.Dropout(cfg.dropout)(x, deterministic=deterministic) if cfg.dropout else x
 
     s = h.shape[1]
+    # With a cache, `layer` (unrolled stacks only) says which slice of the stacked [L, ...]
+    # buffers is this layer's: writing into the stacked buffer in place avoids re-stacking
+    # (copying) the whole cache at every decoding step.
+    layer = None if cache is None else cache.get("layer")
+    read = (lambda a: a) if layer is None else (lambda a: a[layer])
+
+    def write(buf, x, idx):
+      x = x.astype(buf.dtype)
+      if layer is None:
+        return jax.lax.dynamic_update_slice(buf, x, idx)
+      return jax.lax.dynamic_update_slice(buf, x[None], (layer,) + idx)
+
     # causal self-attention, against the cache when there is one
     sa = attn("self_attn")
     x = norm("self_attn_layer_norm")(h)
@@ -108,25 +120,28 @@ class DecoderBlock(nn.Module):
     if cache is None:
       mask = layers.causal_mask(s)
     else:
-      k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), (0, index, 0, 0))
-      v = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), (0, index, 0, 0))
+      k_all, v_all = write(cache["k"], k, (0, index, 0, 0)), write(cache["v"], v, (0, index, 0, 0))
+      k, v = read(k_all), read(v_all)
       mask = layers.causal_mask(s, k.shape[1], offset=index)
     h = h + residual(sa.attend_out(q, k.astype(q.dtype), v.astype(q.dtype), mask))
-    # cross-attention to the memory; its keys/values come from the cache after prefill
+    # cross-attention to the memory; K/V are projected when memory is given (training,
+    # prefill) and read from the cache otherwise
     ca = attn("encoder_attn")
     x = norm("encoder_attn_layer_norm")(h)
-    if cache is not None and "ck" in cache:
-      ck, cv = cache["ck"], cache["cv"]
-    else:
+    if memory is not None:
       ck, cv = ca.project_kv(memory)
+      if cache is not None:
+        ck_all, cv_all = write(cache["ck"], ck, (0, 0, 0, 0)), write(cache["cv"], cv, (0, 0, 0, 0))
+    else:
+      ck_all, cv_all = cache["ck"], cache["cv"]
+      ck, cv = read(ck_all), read(cv_all)
     cmask = None if memory_mask is None else memory_mask[:, None, None, :]
     h = h + residual(ca.attend_out(ca.project_q(x), ck.astype(x.dtype), cv.astype(x.dtype), cmask))
     # feed-forward
     x = norm("final_layer_norm")(h)
     h = h + residual(layers.MLP(cfg.ffn_dim, cfg.activation, use_bias=False, name="mlp", **kw)(x))
     h = nn.with_logical_constraint(h, ("batch", "length", "embed"))
-    new_cache = None if cache is None else dict(k=k, v=v, ck=ck.astype(k.dtype),
-                                               cv=cv.astype(k.dtype))
+    new_cache = None if cache is None else dict(k=k_all, v=v_all, ck=ck_all, cv=cv_all)
     return h, new_cache
 
 
@@ -192,12 +207,10 @@ class MusicDecoder(nn.Module):
   def _run_layers(self, h, cache, memory, memory_mask, index, deterministic):
     if self.config.scan_layers:
       return self.layers(h, cache, memory, memory_mask, index, deterministic)
-    new = []
     for i, layer in enumerate(self.layers):
-      layer_cache = None if cache is None else jax.tree.map(lambda c: c[i], cache)
-      h, c = layer(h, layer_cache, memory, memory_mask, index, deterministic)
-      new.append(c)
-    return h, (None if cache is None else jax.tree.map(lambda *c: jnp.stack(c), *new))
+      h, cache = layer(h, None if cache is None else dict(cache, layer=i), memory, memory_mask,
+                       index, deterministic)
+    return h, cache
 
   def _heads(self, h):
     """h [B, S, D] -> logits [B, K, S, V] in fp32."""
@@ -231,12 +244,17 @@ class MusicDecoder(nn.Module):
     computed and stored) or from a previous `decode`; input_offsets [B, S, D].
     Returns (logits [B, K, S, V] fp32, updated cache).
     """
+    cfg = self.config
     mask = cache["memory_mask"]
     layer_cache = {n: cache[n] for n in ("k", "v", "ck", "cv") if n in cache}
     if "ck" not in cache:
       if memory is None:
         raise ValueError("decode: the cache has no cross-attention keys yet; pass `memory`")
       memory, _ = self._condition(memory, None, drop_condition)
+      shape = (cfg.num_layers,) + memory.shape[:2] + (cfg.num_heads, cfg.head_dim)
+      layer_cache["ck"] = layer_cache["cv"] = jnp.zeros(shape, cache["k"].dtype)
+    elif memory is not None:
+      raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
     h = self._embed(tokens, index, input_offsets)
     h, layer_cache = self._run_layers(h, layer_cache, memory, mask, index, True)
     logits = self._heads(self.layer_norm(h))
