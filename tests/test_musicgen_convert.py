@@ -42,6 +42,8 @@ def test_to_hf_then_from_pretrained_gives_identical_logits(tmp_path):
   # and back again, bit-exact weights
   module2, variables2 = convert.from_hf(tmp_path)
   assert module2.config == CFG
+  np.testing.assert_array_equal(variables2["params"]["null_memory"],
+                                variables["params"]["null_memory"])
   for a, b in zip(jax.tree.leaves(variables["params"]["layers"]),
                   jax.tree.leaves(variables2["params"]["layers"])):
     np.testing.assert_array_equal(a, b)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from vmas_jax.convert import hf_io
-from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, stack_layers
+from vmas_jax.models.music_decoder import (DecoderConfig, MusicDecoder, stack_layers,
+                                           unstack_layers)
 
 _ATTN = ("q_proj", "k_proj", "v_proj", "out_proj")
 _NORMS = ("self_attn_layer_norm", "encoder_attn_layer_norm", "final_layer_norm")
@@ -81,6 +82,8 @@ def import_hf(directory: Path, config: dict, **overrides):
   params = _from_hf_names(sd, cfg, prefix, prefix, directory)
   if full and "enc_to_dec_proj.bias" in sd:
     params["null_memory"] = np.asarray(sd["enc_to_dec_proj.bias"], np.float32)
+  if (directory / "null_memory.npy").is_file():  # written by export_hf
+    params["null_memory"] = np.load(directory / "null_memory.npy").astype(np.float32)
   return _finish(params, cfg)
 
 
@@ -133,7 +136,6 @@ def to_hf_state_dict(module: MusicDecoder, variables: dict) -> dict[str, np.ndar
   p = variables["params"]
   p = {k: np.asarray(v) if not isinstance(v, dict) else v for k, v in p.items()}
   if cfg.scan_layers:
-    from vmas_jax.models.music_decoder import unstack_layers
     p = unstack_layers(p)
   f32 = lambda x: np.asarray(x, np.float32)
   sd = {}
