@@ -162,6 +162,14 @@ def test_params_carry_logical_axis_names():
   assert tuple(specs["layers"]["mlp"]["fc1"]["kernel"]) == ("layers", "embed", "mlp")
 
 
+def test_shape_errors_are_clear(tiny_vars):
+  tokens, memory, _ = _inputs(TINY)
+  with pytest.raises(ValueError, match="tokens must be"):
+    MusicDecoder(TINY).apply(tiny_vars, tokens[:, :3], memory)
+  with pytest.raises(ValueError, match="memory must be"):
+    MusicDecoder(TINY).apply(tiny_vars, tokens, memory[..., :7])
+
+
 def test_config_errors_are_clear():
   with pytest.raises(ValueError, match="divisible"):
     DecoderConfig(d_model=30, num_heads=4)

@@ -186,6 +186,8 @@ class MusicDecoder(nn.Module):
   def _embed(self, tokens, offset, input_offsets):
     """tokens [B, K, S] -> [B, S, D]: summed codebook embeddings + positions (+ offsets)."""
     cfg = self.config
+    if tokens.ndim != 3 or tokens.shape[1] != cfg.num_codebooks:
+      raise ValueError(f"tokens must be [B, {cfg.num_codebooks}, S], got {tokens.shape}")
     h = sum(jnp.take(self.embed[k], tokens[:, k], axis=0) for k in range(cfg.num_codebooks))
     pos = jnp.arange(tokens.shape[-1]) + offset
     h = h + layers.sinusoidal_embedding(pos, cfg.d_model)[None]
@@ -195,6 +197,8 @@ class MusicDecoder(nn.Module):
 
   def _condition(self, memory, memory_mask, drop_condition):
     """Swap rows with drop_condition for the null memory (one token, broadcast over M)."""
+    if memory.ndim != 3 or memory.shape[-1] != self.config.d_model:
+      raise ValueError(f"memory must be [B, M, {self.config.d_model}], got {memory.shape}")
     memory = memory.astype(jnp.dtype(self.config.dtype))
     if drop_condition is None:
       return memory, memory_mask
