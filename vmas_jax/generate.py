@@ -1,0 +1,202 @@
+"""Video in, music out (DESIGN §5).
+
+  pipe = MusicVideoPipeline.from_workdir("/tmp/vmas_tiny")   # a trained run
+  result = pipe("clip.mp4", "out/")       # out/clip.wav and out/clip_music.mp4
+
+Long videos are cut into windows of the trained clip length; each window after the first
+continues from the last `overlap_seconds` of codes generated for the one before, conditioned
+on its own frames and beat curve.  Best-of-N samples N candidates per window in one batch and
+keeps the one with the best beat alignment + video-music similarity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmas_jax import beats, sample
+from vmas_jax.data import clips
+from vmas_jax.data.audio_io import write_wav
+from vmas_jax.data.mux import mux_music
+from vmas_jax.data.video_io import probe_video, read_clip
+from vmas_jax.eval.beat_metrics import beat_alignment
+
+
+@dataclasses.dataclass
+class Window:
+  start: float                 # seconds in the video
+  frames: int                  # codec frames this window adds to the output
+  video_beat_times: np.ndarray
+  score: dict
+
+
+@dataclasses.dataclass
+class Result:
+  wav: np.ndarray              # float32 [T] at `sample_rate`
+  sample_rate: int
+  codes: np.ndarray            # int32 [K, F]
+  windows: list
+  wav_path: Path | None = None
+  video_path: Path | None = None
+
+
+class MusicVideoPipeline:
+  """A trained VMAS model + codec, ready to score videos."""
+
+  def __init__(self, config, params, codec=None):
+    from vmas_jax.models.codec import make_codec
+    from vmas_jax.models.vmas import VMAS
+    self.config = config
+    self.model, _ = VMAS.from_config(config, load_weights=False)
+    self.params = params
+    self.codec, self.codec_vars = codec if codec is not None else make_codec(config.codec)
+    self.settings = clips.clip_settings(config)
+
+  @classmethod
+  def from_workdir(cls, workdir, step: int | None = None, config=None) -> "MusicVideoPipeline":
+    """Load the latest (or `step`) checkpoint of a training run and its saved config."""
+    from vmas_jax.train import load_checkpoint
+    if config is None:
+      config = load_run_config(workdir)
+    state = load_checkpoint(workdir, step)
+    return cls(config, state["params"])
+
+  # -- conditioning -------------------------------------------------------------------------
+
+  def _window_inputs(self, path, start: float, seconds: float):
+    """Frames/features, times, mask and the video beat curve of one window (as in the data)."""
+    s = self.settings
+    frames, times, mask = read_clip(path, start, seconds, s["fps"], s["image_size"])
+    num_codes = int(round(seconds * s["frame_rate"]))
+    rel = (times - start).astype(np.float32)
+    feats = None
+    if s["frames_format"] == "features" or s["beat_embeddings"]:
+      feats = clips.frame_features(frames, s)
+    n = int(mask.sum())
+    curve = beats.video_beat_curve(None if feats is None else feats[:n, 0],
+                                   beats.low_res_gray(frames[:n]), rel[:n], num_codes,
+                                   frame_rate=s["frame_rate"])
+    video = feats if s["frames_format"] == "features" else frames
+    return video, rel, mask, np.asarray(curve, np.float32)
+
+  def _condition(self, video, times, mask, curve):
+    k = self.model.decoder_config.num_codebooks
+    return self.model.apply(
+        {"params": self.params}, video[None], times[None], mask[None], curve[None],
+        curve.shape[0] + k, method="encode_video")
+
+  def _similarity(self, video, times, mask, curve, codes):
+    """Cosine similarity of each candidate's music embedding with the video's: [N]."""
+    n = codes.shape[0]
+    tile = lambda x: jnp.broadcast_to(jnp.asarray(x)[None], (n,) + x.shape)
+    key = "features" if self.settings["frames_format"] == "features" else "frames"
+    batch = {"codes": jnp.asarray(codes), key: tile(video), "frame_times": tile(times),
+             "frame_mask": tile(mask), "video_beat": tile(curve)}
+    out = self.model.apply({"params": self.params}, batch)
+    return np.asarray(jnp.sum(out["music_embed"] * out["video_embed"], -1))
+
+  # -- generation ---------------------------------------------------------------------------
+
+  def generate(self, path, *, seconds: float | None = None, seed: int = 0,
+               best_of: int | None = None, **sampling) -> Result:
+    """Music for the video at `path` (its first `seconds`, default all of it)."""
+    sc = dict(self.config.sampling.to_dict(), **sampling)
+    best_of = int(best_of or sc["best_of"])
+    s = self.settings
+    fr = s["frame_rate"]
+    duration = probe_video(path).duration
+    total = duration if seconds is None else min(seconds, duration)
+    window = min(float(self.config.data.clip_seconds), total)
+    overlap = min(float(sc["overlap_seconds"]), window / 2) if total > window else 0.0
+    prompt_frames = int(round(overlap * fr))
+    total_frames = int(round(total * fr))
+    decoder = self.model.decoder_config
+    dec_module = _decoder_module(decoder)
+
+    codes = np.zeros((decoder.num_codebooks, 0), np.int32)
+    windows: list[Window] = []
+    rng = jax.random.key(seed)
+    while codes.shape[1] < total_frames:
+      done = codes.shape[1]
+      start = max(0.0, (done - prompt_frames) / fr) if done else 0.0
+      # the last window is shifted back so that every window has the trained length
+      start = min(start, max(0.0, total - window))
+      first = int(round(start * fr))
+      video, times, mask, curve = self._window_inputs(path, start, window)
+      cond = self._condition(video, times, mask, curve)
+      n_frames = curve.shape[0]
+      prompt = None
+      if done:
+        prompt = np.broadcast_to(codes[None, :, first:done],
+                                 (best_of, decoder.num_codebooks, done - first))
+      tile = lambda x: None if x is None else jnp.repeat(x, best_of, axis=0)
+      rng, key = jax.random.split(rng)
+      cand = sample.generate(
+          dec_module, self.params["decoder"], tile(cond["memory"]), tile(cond["memory_mask"]),
+          n_frames, key, top_k=int(sc["top_k"]), top_p=float(sc["top_p"]),
+          temperature=float(sc["temperature"]), guidance_scale=float(sc["guidance_scale"]),
+          prompt_codes=prompt, input_offsets=tile(cond["offsets"]))
+      cand = np.asarray(cand)
+      pick, score = self._pick(cand, video, times, mask, curve)
+      new = cand[pick][:, done - first:]
+      codes = np.concatenate([codes, new], axis=1)
+      windows.append(Window(start=start, frames=new.shape[1],
+                            video_beat_times=beats.beat_times(curve, fr) + start, score=score))
+    codes = codes[:, :total_frames]
+    wav = np.asarray(self.codec.apply(self.codec_vars, jnp.asarray(codes[None]), method="decode"))
+    wav = wav[0, : int(round(total * s["sample_rate"]))]
+    return Result(wav=wav.astype(np.float32), sample_rate=s["sample_rate"], codes=codes,
+                  windows=windows)
+
+  def _pick(self, cand, video, times, mask, curve):
+    """Index of the best of N candidates [N, K, F] and its scores."""
+    if cand.shape[0] == 1:
+      return 0, {}
+    s = self.settings
+    sims = self._similarity(video, times, mask, curve, cand)
+    vbeats = beats.beat_times(curve, s["frame_rate"])
+    wavs = np.asarray(self.codec.apply(self.codec_vars, jnp.asarray(cand), method="decode"))
+    bas = np.array([beat_alignment(beats.music_beat_curve(w, s["sample_rate"], cand.shape[-1],
+                                                          frame_rate=s["frame_rate"])[1], vbeats)
+                    for w in wavs])
+    total = bas + sims
+    i = int(np.argmax(total))
+    return i, dict(beat_alignment=float(bas[i]), similarity=float(sims[i]),
+                   candidates=[float(t) for t in total])
+
+  def __call__(self, path, out_dir, **kw) -> Result:
+    """Generate, then write OUT/NAME.wav and OUT/NAME_music.mp4 (the video with the music)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = self.generate(path, **kw)
+    stem = Path(path).stem
+    result.wav_path = write_wav(out_dir / f"{stem}.wav", result.wav, result.sample_rate)
+    result.video_path = mux_music(path, result.wav, result.sample_rate,
+                                  out_dir / f"{stem}_music.mp4")
+    return result
+
+
+_DECODERS: dict[Any, Any] = {}
+
+
+def _decoder_module(decoder_config):
+  from vmas_jax.models.music_decoder import MusicDecoder
+  if decoder_config not in _DECODERS:
+    _DECODERS[decoder_config] = MusicDecoder(decoder_config)
+  return _DECODERS[decoder_config]
+
+
+def load_run_config(workdir):
+  """The config a training run saved as WORKDIR/config.json."""
+  import ml_collections
+  from etils import epath
+  path = epath.Path(workdir) / "config.json"
+  if not path.exists():
+    raise FileNotFoundError(f"{path}: missing; pass the training config explicitly")
+  return ml_collections.ConfigDict(json.loads(path.read_text()))
