@@ -1,0 +1,193 @@
+"""`train(config, workdir)`: the training loop, top to bottom.
+
+Sections: distributed start-up, mesh, input, model + sharded state, restore, step loop
+(NaN guard, metrics, checkpoints, SIGTERM).  Every process runs this same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from vmas_jax.sharding import make_mesh
+from vmas_jax.train import checkpoint as ckpt
+from vmas_jax.train import memory_data, metrics as metrics_lib, state as state_lib
+from vmas_jax.train.step import make_train_step
+
+log = logging.getLogger(__name__)
+
+
+def maybe_initialize_distributed() -> None:
+  """`jax.distributed.initialize()` when the environment describes several processes.
+
+  Explicit: JAX_COORDINATOR_ADDRESS + JAX_NUM_PROCESSES + JAX_PROCESS_ID (launch/local.sh,
+  tests).  Auto-detected by JAX: SLURM with more than one task, multi-worker TPU VMs.
+  """
+  if jax.distributed.is_initialized():
+    return
+  env = os.environ
+  if env.get("JAX_COORDINATOR_ADDRESS") and env.get("JAX_NUM_PROCESSES"):
+    # Cross-process collectives on the CPU backend (tests, CPU clusters); no effect elsewhere.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(env["JAX_COORDINATOR_ADDRESS"], int(env["JAX_NUM_PROCESSES"]),
+                               int(env.get("JAX_PROCESS_ID", "0")))
+  elif int(env.get("SLURM_NTASKS", "1")) > 1 or "," in env.get("TPU_WORKER_HOSTNAMES", ""):
+    jax.distributed.initialize()
+
+
+def build_model(config):
+  from vmas_jax.models.vmas import VMAS  # the full model needs the decoder and video modules
+  return VMAS.from_config(config)
+
+
+def make_data_iterator(config):
+  """The Grain pipeline (synthetic dataset built on first use), or in-memory batches."""
+  if config.data.get("source", "pipeline") == "memory":
+    return memory_data.InMemoryIterator(config, process_index=jax.process_index(),
+                                        process_count=jax.process_count())
+  try:
+    from vmas_jax.data import pipeline
+  except ModuleNotFoundError as e:
+    if e.name != "vmas_jax.data.pipeline":
+      raise
+    log.warning("vmas_jax.data.pipeline is not available; training on in-memory synthetic "
+                "batches")
+    return memory_data.InMemoryIterator(config, process_index=jax.process_index(),
+                                        process_count=jax.process_count())
+  pipeline.ensure_dataset(config)
+  return pipeline.make_train_iterator(config)
+
+
+class _StopFlag:
+  """Set by SIGTERM (preemption); the loop saves and returns at the next step boundary."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    log.warning("SIGTERM: saving a checkpoint and stopping")
+    self.requested = True
+
+  def agreed(self) -> bool:
+    if jax.process_count() == 1:
+      return self.requested
+    from jax.experimental import multihost_utils
+    return bool(np.any(multihost_utils.process_allgather(np.int32(self.requested))))
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+def _batch_digest(batch: dict) -> str:
+  return hashlib.sha1(np.ascontiguousarray(batch["codes"]).tobytes()).hexdigest()[:16]
+
+
+def train(config, workdir, *, model=None, data_iterator=None) -> dict:
+  """Train to `config.total_steps`, resuming from WORKDIR/checkpoints when there is one.
+
+  model / data_iterator default to VMAS and the configured input (tests pass stand-ins).
+  Returns {"step", "stopped_early", "skipped_steps", "last_metrics"}.
+  """
+  maybe_initialize_distributed()
+  workdir = Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  pid = jax.process_index()
+
+  # -- Mesh and rules
+  mesh = make_mesh(config.mesh_shape)
+  rules = state_lib.rules_from_config(config)
+  bsh = state_lib.batch_sharding(mesh, rules)
+
+  # -- Input: the first batch gives the shapes to initialise with
+  iterator = make_data_iterator(config) if data_iterator is None else data_iterator
+  pending = next(iterator)
+  nproc = jax.process_count()
+  example = {k: jax.ShapeDtypeStruct((v.shape[0] * nproc,) + v.shape[1:], v.dtype)
+             for k, v in pending.items()}
+
+  # -- Model and sharded state
+  model = build_model(config) if model is None else model
+  tx, schedule = state_lib.make_optimizer(config.optim, config.total_steps)
+  state, shardings = state_lib.init_train_state(model, tx, example, mesh, rules, config.seed)
+  train_step = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
+
+  # -- Restore
+  manager = ckpt.make_manager(workdir, config.keep_checkpoints)
+  latest = manager.latest_step()
+  if latest is not None:
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                            state)
+    state, data_state = ckpt.restore(manager, latest, abstract)
+    if data_state:
+      iterator.set_state(data_state)
+    pending = None
+    log.info("resumed from step %d", latest)
+  step = int(jax.device_get(state["step"]))
+
+  # -- Accounting for throughput and MFU
+  n_params = state_lib.num_params(state["params"])
+  k, f = example["codes"].shape[1:]
+  positions = f + k - 1
+  flops = metrics_lib.model_flops_per_step(
+      n_params, example["codes"].shape[0] * positions, config.decoder.num_layers,
+      config.decoder.d_model, positions)
+  peak = metrics_lib.peak_flops()
+  audio_tokens = example["codes"].shape[0] * k * f
+
+  writer = metrics_lib.MetricWriter(workdir, enabled=config.get("tensorboard", True))
+  stop = _StopFlag()
+  trace = workdir / f"batch_trace_p{pid}.txt" if config.get("trace_batches", False) else None
+  sleep_s = float(config.get("step_sleep_s", 0.0))
+  skipped, last, stopped = 0, {}, False
+  bar = tqdm(total=config.total_steps, initial=step, disable=pid != 0, desc="train",
+             dynamic_ncols=True)
+  try:
+    t_last = time.perf_counter()
+    while step < config.total_steps:
+      batch = next(iterator) if pending is None else pending
+      pending = None
+      if trace is not None:
+        with trace.open("a") as fh:
+          fh.write(f"{step} {_batch_digest(batch)}\n")
+      state, step_metrics = train_step(state, state_lib.to_global_batch(batch, bsh))
+      finite = bool(jax.device_get(step_metrics["finite"]))
+      if not finite:
+        if config.nan_policy == "stop":
+          raise FloatingPointError(f"non-finite loss or gradient norm at step {step}; "
+                                   f"the update was not applied (nan_policy='stop')")
+        skipped += 1
+        log.warning("step %d: non-finite loss or gradient; update skipped", step)
+      step += 1
+      now = time.perf_counter()
+      step_time, t_last = now - t_last, now
+      if step % config.log_every == 0 or step == config.total_steps:
+        last = metrics_lib.to_host({k: v for k, v in step_metrics.items() if k != "finite"})
+        last.update(step_time=step_time, tokens_per_s=audio_tokens / step_time,
+                    mfu=metrics_lib.mfu(flops, step_time, jax.device_count(), peak),
+                    skipped_steps=skipped)
+        writer.write(step, last)
+        bar.set_postfix_str(metrics_lib.format_console(last))
+      bar.update(1)
+      stopped = stop.agreed()
+      if step % config.checkpoint_every == 0 or step == config.total_steps or stopped:
+        ckpt.save(manager, step, state, iterator.get_state(), force=stopped)
+      if stopped:
+        break
+      if sleep_s:
+        time.sleep(sleep_s)
+  finally:
+    bar.close()
+    manager.wait_until_finished()
+    manager.close()
+    writer.close()
+    stop.restore()
+  return {"step": step, "stopped_early": stopped, "skipped_steps": skipped, "last_metrics": last}
