@@ -35,7 +35,7 @@ class StandIn(nn.Module):
         batch["video_beat"][..., None])
     h = x + layers.MLP(2 * self.d, name="mlp")(layers.LayerNorm(name="ln")(x))
     logits = layers.Dense((k, self.vocab), ("embed",), ("codebooks", "vocab"), name="heads")(h)
-    norm = lambda v: v / jnp.linalg.norm(v, axis=-1, keepdims=True)
+    norm = lambda v: v / (jnp.linalg.norm(v, axis=-1, keepdims=True) + 1e-6)
     music = norm(layers.Dense(self.contrastive_dim, ("embed",), ("mlp",), name="mproj")(h.mean(1)))
     vid = norm(layers.Dense(self.contrastive_dim, ("embed",), ("mlp",), name="vproj")(video))
     log_t = self.param("log_temperature", nn.with_logical_partitioning(

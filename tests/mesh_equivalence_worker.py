@@ -1,0 +1,74 @@
+"""Run in a subprocess with 8 fake CPU devices (see test_train_sharding.py).
+
+One step's loss and gradients on meshes (8,1,1), (2,2,2), (1,8,1) must equal the 1-device
+result; parameter shardings must be what the logical-axis rules ask for.
+"""
+
+import json
+import sys
+
+import jax
+import numpy as np
+from jax.sharding import PartitionSpec as P
+
+sys.path.insert(0, "tests")
+from standin_model import StandIn  # noqa: E402
+from train_support import standin_config  # noqa: E402
+
+from vmas_jax.sharding import make_mesh  # noqa: E402
+from vmas_jax.train import memory_data, state as st  # noqa: E402
+from vmas_jax.train.step import make_eval_loss  # noqa: E402
+
+
+def run(mesh_shape, devices, model, config, batch):
+  mesh = make_mesh(mesh_shape, devices=devices)
+  rules = st.rules_from_config(config)
+  tx, _ = st.make_optimizer(config.optim, config.total_steps)
+  state, _ = st.init_train_state(model, tx, batch, mesh, rules, config.seed)
+  gbatch = {k: jax.device_put(v, st.batch_sharding(mesh, rules)) for k, v in batch.items()}
+  loss, metrics, grads = make_eval_loss(model, config.loss, mesh, rules)(
+      state["params"], gbatch, jax.random.PRNGKey(3))
+  specs = jax.tree.map(lambda x: x.sharding.spec, state["params"])
+  return (float(loss), jax.device_get(metrics), jax.device_get(grads),
+          jax.device_get(state["params"]), specs, state)
+
+
+def main():
+  assert jax.device_count() == 8, jax.device_count()
+  config = standin_config()
+  config.data.global_batch_size = 8
+  model = StandIn(vocab=16, d=16, contrastive_dim=8)
+  batch = memory_data.make_example_batch(config, 8, seed=1)
+  ref_loss, ref_m, ref_g, ref_p, _, _ = run((1, 1, 1), jax.devices()[:1], model, config, batch)
+  report = {}
+  for shape in [(8, 1, 1), (2, 2, 2), (1, 8, 1)]:
+    loss, m, g, p, specs, state = run(shape, jax.devices(), model, config, batch)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=0, atol=1e-6), p, ref_p)
+    assert np.isfinite(ref_loss) and np.isfinite(loss), (ref_loss, loss)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-5)
+    for k in ("loss_ar", "loss_contrastive", "loss_beat"):
+      np.testing.assert_allclose(m[k], ref_m[k], rtol=1e-5, atol=1e-5)
+    # fp32 "within 1e-5": |a - b| <= 1e-5 + 1e-5 |b| per element (summation order differs).
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), g, ref_g)
+    err = max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), g, ref_g)))
+    rel = max(jax.tree.leaves(jax.tree.map(
+        lambda a, b: float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12)), g, ref_g)))
+    # The rules: embed -> fsdp, mlp -> tensor, vocab -> tensor (vocab 17 is not divisible by
+    # tensor > 1, so it falls back to replicated), norm -> replicated.
+    data, fsdp, tensor = shape
+    assert specs["mlp"]["fc1"]["kernel"] == P("fsdp", "tensor"), specs["mlp"]["fc1"]["kernel"]
+    assert specs["mlp"]["fc2"]["kernel"] == P("tensor", "fsdp")
+    assert specs["heads"]["kernel"] == P("fsdp", None, "tensor")
+    assert specs["embed"]["embedding"] == P(None if tensor > 1 else "tensor", "fsdp")
+    assert specs["ln"]["scale"] == P(None)
+    fc1 = state["params"]["mlp"]["fc1"]["kernel"]
+    assert fc1.addressable_shards[0].data.shape == (16 // fsdp, 32 // tensor)
+    mu = state["opt_state"][1][0].mu["mlp"]["fc1"]["kernel"]
+    assert mu.sharding.spec == P("fsdp", "tensor")
+    report[str(shape)] = {"loss_diff": abs(loss - ref_loss), "max_grad_diff": err,
+                         "max_grad_rel_diff": rel}
+  print("RESULT " + json.dumps(report))
+
+
+if __name__ == "__main__":
+  main()
