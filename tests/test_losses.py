@@ -2,6 +2,7 @@
 
 import math
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -37,10 +38,14 @@ def test_ar_loss_hand_computed():
 
 
 def test_ar_loss_ignores_masked_slots():
-  logits = jnp.zeros((1, 1, 2, 3)).at[0, 0, 1].set(jnp.array([100.0, -100.0, 0.0]))
-  targets = jnp.array([[[0, 1]]])  # slot 1 would be a huge loss if it counted
-  loss, _ = losses.ar_loss(logits, targets, jnp.array([[True, False]]))
+  logits = jnp.zeros((1, 1, 3, 3)).at[0, 0, 1].set(jnp.array([100.0, -100.0, 0.0]))
+  # slot 1 would be a huge loss if it counted; slot 2 holds the special id V (out of range)
+  targets = jnp.array([[[0, 1, 3]]])
+  loss, m = losses.ar_loss(logits, targets, jnp.array([[True, False, False]]))
   np.testing.assert_allclose(loss, math.log(3), rtol=1e-6)
+  grads = jax.grad(lambda x: losses.ar_loss(x, targets, jnp.array([[True, False, False]]))[0])(
+      logits)
+  assert np.all(np.isfinite(grads)) and np.all(grads[0, 0, 1:] == 0)
 
 
 def test_contrastive_loss_hand_computed():

@@ -29,6 +29,9 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.log_every = 10
   c.nan_policy = "stop"  # "stop": raise naming the step; "skip": drop that update
+  c.tensorboard = True  # scalars under WORKDIR/tensorboard
+  c.trace_batches = False  # debug: WORKDIR/batch_trace_p<i>.txt gets "step digest" per batch
+  c.step_sleep_s = 0.0  # debug: pause after each step (tests that kill a run mid-way)
   # -- mesh and sharding: axes (data, fsdp, tensor); -1 takes the remaining devices
   c.mesh_shape = (-1, 1, 1)
   c.logical_axis_rules = [tuple(r) for r in DEFAULT_RULES]
@@ -69,7 +72,8 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       dir="", synthetic_examples=0,  # >0: build a synthetic dataset on first use
       clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
-      prefetch_buffer=2, frames_format="jpeg"))  # jpeg | features
+      prefetch_buffer=2, frames_format="jpeg",  # jpeg | features
+      source="pipeline"))  # pipeline: Grain over the dataset | memory: synthetic in-memory
 
   # -- generation
   c.sampling = ml_collections.ConfigDict(dict(

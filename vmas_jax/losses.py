@@ -24,13 +24,16 @@ def ar_loss(logits: Array, targets: Array, mask: Array) -> tuple[Array, dict[str
   so codebooks with more empty delay slots weigh the same as the others.
   """
   logits = logits.astype(jnp.float32)
-  mask = jnp.broadcast_to(mask, targets.shape).astype(jnp.float32)
+  valid = jnp.broadcast_to(mask, targets.shape)
+  # Empty slots hold the special id (== V, outside the logits): clip, then select them away
+  # (an out-of-range gather would give NaN, and NaN * 0 is NaN).
+  safe = jnp.clip(targets, 0, logits.shape[-1] - 1).astype(jnp.int32)
   logp = jax.nn.log_softmax(logits, axis=-1)
-  nll = -jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
-  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
-  count = jnp.maximum(mask.sum(axis=(0, 2)), 1.0)  # [K]
-  ce_k = (nll * mask).sum(axis=(0, 2)) / count
-  acc_k = (correct * mask).sum(axis=(0, 2)) / count
+  nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+  correct = jnp.argmax(logits, axis=-1) == targets
+  count = jnp.maximum(valid.sum(axis=(0, 2)).astype(jnp.float32), 1.0)  # [K]
+  ce_k = jnp.where(valid, nll, 0.0).sum(axis=(0, 2)) / count
+  acc_k = jnp.where(valid & correct, 1.0, 0.0).sum(axis=(0, 2)) / count
   return ce_k.mean(), {"ce_k": ce_k, "acc_k": acc_k}
 
 

@@ -44,24 +44,31 @@ def maybe_initialize_distributed() -> None:
 
 
 def build_model(config):
+  """(VMAS, imported frame-backbone variables or None)."""
   from vmas_jax.models.vmas import VMAS  # the full model needs the decoder and video modules
   return VMAS.from_config(config)
 
 
-def make_data_iterator(config):
+def _feature_dim(model) -> int | None:
+  encoder = getattr(model, "video_encoder", None)
+  return getattr(encoder, "feature_dim", None)
+
+
+def make_data_iterator(config, feature_dim: int | None = None):
   """The Grain pipeline (synthetic dataset built on first use), or in-memory batches."""
+  memory = lambda: memory_data.InMemoryIterator(
+      config, process_index=jax.process_index(), process_count=jax.process_count(),
+      feature_dim=feature_dim)
   if config.data.get("source", "pipeline") == "memory":
-    return memory_data.InMemoryIterator(config, process_index=jax.process_index(),
-                                        process_count=jax.process_count())
+    return memory()
   try:
-    from vmas_jax.data import pipeline
+    import vmas_jax.data.pipeline as pipeline
   except ModuleNotFoundError as e:
     if e.name != "vmas_jax.data.pipeline":
       raise
     log.warning("vmas_jax.data.pipeline is not available; training on in-memory synthetic "
                 "batches")
-    return memory_data.InMemoryIterator(config, process_index=jax.process_index(),
-                                        process_count=jax.process_count())
+    return memory()
   pipeline.ensure_dataset(config)
   return pipeline.make_train_iterator(config)
 
@@ -107,17 +114,26 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
   rules = state_lib.rules_from_config(config)
   bsh = state_lib.batch_sharding(mesh, rules)
 
+  # -- Model
+  backbone_vars = None
+  if model is None:
+    model, backbone_vars = build_model(config)
+
   # -- Input: the first batch gives the shapes to initialise with
-  iterator = make_data_iterator(config) if data_iterator is None else data_iterator
+  if data_iterator is None:
+    data_iterator = make_data_iterator(config, _feature_dim(model))
+  iterator = data_iterator
   pending = next(iterator)
   nproc = jax.process_count()
   example = {k: jax.ShapeDtypeStruct((v.shape[0] * nproc,) + v.shape[1:], v.dtype)
              for k, v in pending.items()}
 
-  # -- Model and sharded state
-  model = build_model(config) if model is None else model
+  # -- Sharded state
   tx, schedule = state_lib.make_optimizer(config.optim, config.total_steps)
   state, shardings = state_lib.init_train_state(model, tx, example, mesh, rules, config.seed)
+  if backbone_vars is not None:  # pretrained frame backbone (restored checkpoints override it)
+    state["params"] = state_lib.with_pretrained_backbone(state["params"], backbone_vars,
+                                                         shardings["params"])
   train_step = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
 
   # -- Restore

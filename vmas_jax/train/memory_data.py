@@ -12,18 +12,23 @@ from __future__ import annotations
 import numpy as np
 
 
-def batch_geometry(config) -> dict[str, int]:
-  """Sizes of one clip: K codebooks, F codec frames, T video frames, H, P, Df."""
+def batch_geometry(config, feature_dim: int | None = None) -> dict[str, int]:
+  """Sizes of one clip: K codebooks, F codec frames, T video frames, H, P, Df.
+
+  feature_dim: the frame backbone's width (pre-extracted features); default config value.
+  """
   v = config.video
   return dict(K=config.codec.num_codebooks,
               F=int(round(config.data.clip_seconds * config.codec.frame_rate)),
               T=int(round(config.data.clip_seconds * v.video_fps)), H=v.image_size,
-              P=v.tokens_per_frame, Df=int(v.get("feature_dim", v.temporal_dim)))
+              P=v.tokens_per_frame,
+              Df=int(feature_dim or v.get("feature_dim", v.temporal_dim)))
 
 
-def make_example_batch(config, batch_size: int, seed: int, start: int = 0) -> dict[str, np.ndarray]:
+def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
+                       feature_dim: int | None = None) -> dict[str, np.ndarray]:
   """Batch of examples start..start+batch_size-1 (each from its own RNG stream)."""
-  g = batch_geometry(config)
+  g = batch_geometry(config, feature_dim)
   use_features = config.data.frames_format == "features" or config.video.use_features
   rows = []
   for i in range(start, start + batch_size):
@@ -50,8 +55,9 @@ class InMemoryIterator:
   """
 
   def __init__(self, config, *, process_index: int = 0, process_count: int = 1,
-               num_examples: int = 0, seed: int | None = None):
+               num_examples: int = 0, seed: int | None = None, feature_dim: int | None = None):
     self.config = config
+    self.feature_dim = feature_dim
     self.global_batch = config.data.global_batch_size
     if self.global_batch % process_count:
       raise ValueError(f"global_batch_size {self.global_batch} is not divisible by "
@@ -69,10 +75,11 @@ class InMemoryIterator:
     start = self._step * self.global_batch + self.process_index * self.local_batch
     if self.num_examples:
       idx = [(start + j) % self.num_examples for j in range(self.local_batch)]
-      parts = [make_example_batch(self.config, 1, self.seed, i) for i in idx]
+      parts = [make_example_batch(self.config, 1, self.seed, i, self.feature_dim) for i in idx]
       batch = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     else:
-      batch = make_example_batch(self.config, self.local_batch, self.seed, start)
+      batch = make_example_batch(self.config, self.local_batch, self.seed, start,
+                                 self.feature_dim)
     self._step += 1
     return batch
 
