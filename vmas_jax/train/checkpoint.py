@@ -89,14 +89,18 @@ def load_checkpoint(workdir, step: int | None = None) -> dict:
   step None -> the latest.  Raises FileNotFoundError naming the directory when there is none.
   """
   directory = checkpoint_dir(workdir)
-  manager = ocp.CheckpointManager(directory.absolute(), item_names=("state", "data"),
-                                  options=ocp.CheckpointManagerOptions(read_only=True))
+  if not directory.is_dir():
+    raise FileNotFoundError(f"{directory}: no checkpoint directory")
+  manager = ocp.CheckpointManager(
+      directory.absolute(), item_handlers={"state": ocp.StandardCheckpointHandler()},
+      options=ocp.CheckpointManagerOptions(read_only=True))
   try:
     step = manager.latest_step() if step is None else step
     if step is None or step not in manager.all_steps():
       raise FileNotFoundError(f"{directory}: no checkpoint"
                               + ("" if step is None else f" for step {step}"))
     meta = manager.item_metadata(step)["state"]
+    meta = getattr(meta, "tree", meta)
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
                             meta)
