@@ -73,7 +73,9 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       dir="", synthetic_examples=0,  # >0: build a synthetic dataset on first use
       clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
       prefetch_buffer=2, frames_format="jpeg",  # jpeg | features
-      source="pipeline"))  # pipeline: Grain over the dataset | memory: synthetic in-memory
+      # pipeline: Grain over the dataset | memory: synthetic in-memory batches, cycling over
+      # memory_examples clips (0: fresh clips forever; = global_batch_size: one fixed batch)
+      source="pipeline", memory_examples=0))
 
   # -- generation
   c.sampling = ml_collections.ConfigDict(dict(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -57,8 +56,9 @@ class IteratorStateRestore(ocp.args.CheckpointArgs):
   pass
 
 
-def checkpoint_dir(workdir) -> Path:
-  return Path(workdir) / "checkpoints"
+def checkpoint_dir(workdir) -> epath.Path:
+  """WORKDIR/checkpoints; epath, so gs:// work directories work as well as local ones."""
+  return epath.Path(workdir) / "checkpoints"
 
 
 def make_manager(workdir, keep: int, *, async_save: bool = True) -> ocp.CheckpointManager:

@@ -11,10 +11,9 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
-
 import jax
 import numpy as np
+from etils import epath
 from tqdm import tqdm
 
 from vmas_jax.sharding import make_mesh
@@ -58,7 +57,7 @@ def make_data_iterator(config, feature_dim: int | None = None):
   """The Grain pipeline (synthetic dataset built on first use), or in-memory batches."""
   memory = lambda: memory_data.InMemoryIterator(
       config, process_index=jax.process_index(), process_count=jax.process_count(),
-      feature_dim=feature_dim)
+      num_examples=config.data.get("memory_examples", 0), feature_dim=feature_dim)
   if config.data.get("source", "pipeline") == "memory":
     return memory()
   try:
@@ -105,7 +104,7 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
   Returns {"step", "stopped_early", "skipped_steps", "last_metrics"}.
   """
   maybe_initialize_distributed()
-  workdir = Path(workdir)
+  workdir = epath.Path(workdir)  # local path or gs://
   workdir.mkdir(parents=True, exist_ok=True)
   pid = jax.process_index()
 
@@ -159,7 +158,7 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
   peak = metrics_lib.peak_flops()
   audio_tokens = example["codes"].shape[0] * k * f
 
-  writer = metrics_lib.MetricWriter(workdir, enabled=config.get("tensorboard", True))
+  writer = metrics_lib.MetricWriter(workdir, tensorboard=config.get("tensorboard", True))
   stop = _StopFlag()
   trace = workdir / f"batch_trace_p{pid}.txt" if config.get("trace_batches", False) else None
   sleep_s = float(config.get("step_sleep_s", 0.0))
@@ -185,7 +184,7 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
       step += 1
       now = time.perf_counter()
       step_time, t_last = now - t_last, now
-      if step % config.log_every == 0 or step == config.total_steps:
+      if step % config.log_every == 0 or step == config.total_steps or step == 1:
         last = metrics_lib.to_host({k: v for k, v in step_metrics.items() if k != "finite"})
         last.update(step_time=step_time, tokens_per_s=audio_tokens / step_time,
                     mfu=metrics_lib.mfu(flops, step_time, jax.device_count(), peak),

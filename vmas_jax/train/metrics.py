@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import jax
 import numpy as np
+from etils import epath
 
 # Dense bf16 peak FLOP/s per device (vendor figures, no sparsity).
 PEAK_BF16_FLOPS = {
@@ -48,15 +49,24 @@ def to_host(metrics: dict) -> dict[str, float]:
 
 
 class MetricWriter:
-  """TensorBoard scalars under WORKDIR/tensorboard (process 0 only)."""
+  """Process 0 writes TensorBoard scalars under WORKDIR/tensorboard and one JSON line per
+  logged step to WORKDIR/metrics.jsonl (for scripts and tests)."""
 
-  def __init__(self, workdir, enabled: bool = True):
+  def __init__(self, workdir, tensorboard: bool = True):
     self._writer = None
-    if enabled and jax.process_index() == 0:
+    self._jsonl = None
+    if jax.process_index() != 0:
+      return
+    self._jsonl = epath.Path(workdir) / "metrics.jsonl"
+    if tensorboard:
       from tensorboardX import SummaryWriter  # imported lazily: only the loop needs it
-      self._writer = SummaryWriter(str(Path(workdir) / "tensorboard"))
+      self._writer = SummaryWriter(str(epath.Path(workdir) / "tensorboard"))
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
+    if self._jsonl is None:
+      return
+    with self._jsonl.open("a") as fh:
+      fh.write(json.dumps({"step": step, **scalars}) + "\n")
     if self._writer is None:
       return
     for name, value in scalars.items():
