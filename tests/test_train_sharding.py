@@ -11,4 +11,5 @@ def test_loss_and_grads_match_one_device_on_three_meshes():
   report = json.loads(line[len("RESULT "):])
   assert set(report) == {"(8, 1, 1)", "(2, 2, 2)", "(1, 8, 1)"}
   for shape, r in report.items():
-    assert r["max_grad_rel_diff"] < 1e-5 and r["loss_diff"] < 1e-5, (shape, r)
+    assert r["max_grad_diff"] <= 1e-5 * max(1.0, r["max_grad"]), (shape, r)
+    assert r["loss_diff"] < 1e-5, (shape, r)
