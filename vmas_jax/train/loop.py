@@ -93,6 +93,22 @@ class _StopFlag:
     signal.signal(signal.SIGTERM, self._previous)
 
 
+def check_finite(finite: bool, step: int, policy: str) -> int:
+  """1 if step `step` was skipped for a non-finite loss/gradient (policy "skip"), else 0.
+
+  The step itself already kept the old parameters; policy "stop" raises, naming the step.
+  """
+  if finite:
+    return 0
+  if policy == "stop":
+    raise FloatingPointError(f"non-finite loss or gradient norm at step {step}; the update "
+                             f"was not applied (nan_policy='stop')")
+  if policy != "skip":
+    raise ValueError(f"nan_policy {policy!r}: expected 'stop' or 'skip'")
+  log.warning("step %d: non-finite loss or gradient; update skipped", step)
+  return 1
+
+
 def _batch_digest(batch: dict) -> str:
   return hashlib.sha1(np.ascontiguousarray(batch["codes"]).tobytes()).hexdigest()[:16]
 
@@ -174,13 +190,8 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
         with trace.open("a") as fh:
           fh.write(f"{step} {_batch_digest(batch)}\n")
       state, step_metrics = train_step(state, state_lib.to_global_batch(batch, bsh))
-      finite = bool(jax.device_get(step_metrics["finite"]))
-      if not finite:
-        if config.nan_policy == "stop":
-          raise FloatingPointError(f"non-finite loss or gradient norm at step {step}; "
-                                   f"the update was not applied (nan_policy='stop')")
-        skipped += 1
-        log.warning("step %d: non-finite loss or gradient; update skipped", step)
+      skipped += check_finite(bool(jax.device_get(step_metrics["finite"])), step,
+                              config.nan_policy)
       step += 1
       now = time.perf_counter()
       step_time, t_last = now - t_last, now
