@@ -39,7 +39,8 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # -- audio codec (EnCodec 32 kHz).  hf_path: HF dir / hub id; None -> random init of `arch`.
   c.codec = ml_collections.ConfigDict(dict(
       hf_path="facebook/encodec_32khz", arch="encodec_32khz", sample_rate=32000,
-      frame_rate=50, num_codebooks=4, codebook_size=2048))
+      frame_rate=50, num_codebooks=4, codebook_size=2048,
+      dtype="float32", init_seed=0))  # dtype: compute dtype; init_seed: random-init seed
 
   # -- music decoder (MusicGen-compatible)
   c.decoder = ml_collections.ConfigDict(dict(
@@ -56,6 +57,7 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       freeze_backbone=True, use_features=False,  # use_features: pre-extracted in the dataset
       chunk_size=16, tokens_per_frame=5,  # CLS + 2x2 pooled patch grid
       temporal_layers=4, temporal_dim=512, temporal_heads=8, temporal_mlp=2048,
+      time_scale=8.0, temporal_dropout=0.0,  # time positions: sinusoid of seconds * time_scale
       max_seconds=3600.0, dtype="bfloat16"))
 
   # -- the VMAS heads and objective weights (DESIGN §2.4)

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from vmas_jax.convert.hf_io import load_hf_config, resolve_hf_dir
+from vmas_jax.convert.saved import load_converted, save_converted  # noqa: F401
 
 # model_type in config.json -> module under vmas_jax.convert that defines
 # `import_hf(directory, config) -> (module, variables)`.

@@ -1,0 +1,36 @@
+"""`vmas convert --from DIR --out OUT`: a Hugging Face model directory (any model type that
+`vmas_jax.convert.from_hf` supports) -> an Orbax checkpoint plus `model.json` in OUT.
+
+Load the result with `vmas_jax.convert.load_converted(OUT) -> (module, variables)`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import numpy as np
+
+
+def add_arguments(parser):
+  parser.add_argument("--from", dest="src", required=True,
+                      help="HF model directory (config.json + weights) or hub id when online")
+  parser.add_argument("--out", required=True, help="output directory (its params/ must not exist)")
+
+
+def run(args) -> int:
+  from vmas_jax.convert import from_hf, save_converted
+  from vmas_jax.convert.hf_io import load_hf_config, resolve_hf_dir
+  try:
+    directory = resolve_hf_dir(args.src)
+    hf_config = load_hf_config(directory)
+    module, variables = from_hf(directory)
+    out = save_converted(args.out, variables, hf_config)
+  except (OSError, ValueError) as e:
+    print(f"vmas convert: {e}", file=sys.stderr)
+    return 1
+  leaves = jax.tree.leaves(variables)
+  count = sum(int(np.prod(np.shape(x))) for x in leaves)
+  print(f"converted {hf_config.get('model_type')} ({type(module).__name__}, {count:,} parameters "
+        f"in {len(leaves)} arrays) from {directory} -> {out}")
+  return 0
