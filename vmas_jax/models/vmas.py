@@ -27,9 +27,10 @@ from vmas_jax.models import delay_pattern
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
 
 
-def _l2_normalize(x, eps: float = 1e-6):
+def _l2_normalize(x, eps: float = 1e-12):
+  """x / max(||x||, eps) over the last axis, in fp32."""
   x = x.astype(jnp.float32)
-  return x * jax.lax.rsqrt(jnp.sum(x * x, axis=-1, keepdims=True) + eps)
+  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), eps * eps))
 
 
 class VMAS(nn.Module):
