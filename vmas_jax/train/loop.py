@@ -182,8 +182,8 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
   bar = tqdm(total=config.total_steps, initial=step, disable=pid != 0, desc="train",
              dynamic_ncols=True)
   try:
-    t_last = time.perf_counter()
     while step < config.total_steps:
+      t_start = time.perf_counter()  # step time = input + step (synchronised on `finite`)
       batch = next(iterator) if pending is None else pending
       pending = None
       if trace is not None:
@@ -193,8 +193,7 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
       skipped += check_finite(bool(jax.device_get(step_metrics["finite"])), step,
                               config.nan_policy)
       step += 1
-      now = time.perf_counter()
-      step_time, t_last = now - t_last, now
+      step_time = time.perf_counter() - t_start
       if step % config.log_every == 0 or step == config.total_steps or step == 1:
         last = metrics_lib.to_host({k: v for k, v in step_metrics.items() if k != "finite"})
         last.update(step_time=step_time, tokens_per_s=audio_tokens / step_time,
