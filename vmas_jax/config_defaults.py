@@ -74,9 +74,14 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       dir="", synthetic_examples=0,  # >0: build a synthetic dataset on first use
       clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
-      prefetch_buffer=2, frames_format="jpeg",  # jpeg | features
-      # pipeline: Grain over the dataset | memory: synthetic in-memory batches, cycling over
-      # memory_examples clips (0: fresh clips forever; = global_batch_size: one fixed batch)
+      prefetch_buffer=2, read_threads=2, frames_format="jpeg",  # jpeg | features
+      # prepare: share of source videos held out (by path hash), JPEG quality, whether to
+      # store each clip's waveform (for evaluation), and whether the video beat curve uses
+      # frame-backbone embedding novelty as well as motion (runs the backbone at prepare)
+      validation_fraction=0.1, jpeg_quality=90, store_waveform=False, beat_embeddings=True,
+      # training input -- pipeline: Grain over the dataset | memory: synthetic in-memory
+      # batches cycling over memory_examples clips (0: fresh clips forever; =
+      # global_batch_size: one fixed batch)
       source="pipeline", memory_examples=0))
 
   # -- generation

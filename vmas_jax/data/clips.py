@@ -1,0 +1,218 @@
+"""One source video -> its training clips: probe, decode, encode, beat curves, JPEG/features.
+
+`video_clips(path, settings)` is the unit of work of the dataset builder (one call per source
+file, in plain Python or inside an Apache Beam worker).  It raises `MediaError` naming the
+file and the problem for every kind of unusable input, so the builder can skip and report it.
+`settings` is a plain dict (picklable for Beam) made by `clip_settings(config)`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vmas_jax.data.errors import MediaError
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".flv")
+# a clip may lose this fraction of its frames/samples at the end of a file (rounding,
+# slightly short streams) before the file counts as truncated; the pipeline masks padding
+MISSING_TOLERANCE = 0.05
+
+
+def clip_settings(config) -> dict:
+  """The fields of a full config that decide what the builder writes (a plain dict)."""
+  d, v, c = config.data, config.video, config.codec
+  return dict(
+      clip_seconds=float(d.clip_seconds), fps=float(v.video_fps), image_size=int(v.image_size),
+      frames_format=str(d.frames_format), store_waveform=bool(d.get("store_waveform", False)),
+      beat_embeddings=bool(d.get("beat_embeddings", True)),
+      validation_fraction=float(d.get("validation_fraction", 0.1)),
+      jpeg_quality=int(d.get("jpeg_quality", 90)), sample_rate=int(c.sample_rate),
+      frame_rate=int(c.frame_rate), num_codebooks=int(c.num_codebooks),
+      codec=c.to_dict(), video=v.to_dict())
+
+
+def split_of(key: str, validation_fraction: float) -> str:
+  """Deterministic train/validation assignment of a whole source video from its `key` (its
+  path relative to the input root), so all clips of a video land in one split."""
+  h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+  return "validation" if h / 16**8 < validation_fraction else "train"
+
+
+def probe_streams(path) -> float:
+  """Usable duration in seconds (shorter of the audio and video streams); raises MediaError
+  for empty/unreadable files and files without an audio or a video stream."""
+  if not os.path.isfile(path):
+    raise MediaError(path, "no such file")
+  if os.path.getsize(path) == 0:
+    raise MediaError(path, "empty file (0 bytes)")
+  try:
+    with av.open(str(path)) as box:
+      video = [s for s in box.streams if s.type == "video"]
+      audio = [s for s in box.streams if s.type == "audio"]
+      if not video:
+        raise MediaError(path, "no video stream")
+      if not audio:
+        raise MediaError(path, "no audio stream")
+      whole = box.duration / 1e6 if box.duration else None
+      lengths = []
+      for s in (video[0], audio[0]):
+        if s.duration is not None and s.time_base is not None:
+          lengths.append(float(s.duration * s.time_base))
+        elif whole is not None:
+          lengths.append(whole)
+  except av.error.FFmpegError as e:
+    raise MediaError(path, f"unreadable media ({type(e).__name__}: {e.strerror or e})") from e
+  if not lengths:
+    raise MediaError(path, "unknown duration")
+  return min(lengths)
+
+
+@functools.lru_cache(maxsize=2)
+def _codec(codec_json: str):
+  """Codec module + variables and a jitted encoder, built once per process (Beam worker)."""
+  import jax
+
+  import ml_collections
+  from vmas_jax.models.codec import make_codec
+  module, variables = make_codec(ml_collections.ConfigDict(json.loads(codec_json)))
+  encode = jax.jit(lambda v, wav: module.apply(v, wav, method="encode"))
+  return encode, variables
+
+
+def encode_codes(wav: np.ndarray, settings: dict) -> np.ndarray:
+  """wav float32 [S] -> codes int16 [K, F] with F = clip_seconds * frame_rate."""
+  encode, variables = _codec(json.dumps(settings["codec"], sort_keys=True))
+  codes = np.asarray(encode(variables, wav[None].astype(np.float32)))[0]
+  num = int(round(settings["clip_seconds"] * settings["frame_rate"]))
+  codes = codes[:, :num]
+  if codes.shape[1] < num:  # the codec may drop a partial last frame
+    codes = np.pad(codes, ((0, 0), (0, num - codes.shape[1])), mode="edge")
+  return codes.astype(np.int16)
+
+
+def jpeg_bytes(frames: np.ndarray, quality: int) -> np.ndarray:
+  """uint8 [T, H, W, 3] -> object [T] of JPEG bytes."""
+  from PIL import Image
+  out = np.empty(len(frames), dtype=object)
+  for i, f in enumerate(frames):
+    buf = io.BytesIO()
+    Image.fromarray(f).save(buf, format="JPEG", quality=quality)
+    out[i] = buf.getvalue()
+  return out
+
+
+def _check_length(path, have: int, want: int, what: str, start: float) -> None:
+  if have < want * (1 - MISSING_TOLERANCE) - 1:
+    raise MediaError(path, f"truncated: decoded {have} of {want} {what} "
+                     f"in the clip at {start:.2f} s")
+
+
+def video_clips(path, settings: dict):
+  """Yield (key, example) for every whole clip of `path` (local, or gs:// etc. via a local
+  copy); raises MediaError if unusable.  See `local_video_clips`."""
+  path = str(path)
+  if "://" not in path:
+    return local_video_clips(path, settings)
+  import tempfile
+  from etils import epath
+  with tempfile.TemporaryDirectory() as tmp:
+    local = Path(tmp) / Path(path).name
+    try:
+      epath.Path(path).copy(local)
+    except Exception as e:  # pylint: disable=broad-except
+      raise MediaError(path, f"cannot copy to a local file ({type(e).__name__}: {e})") from e
+    try:
+      return local_video_clips(local, settings, name=path)
+    except MediaError as e:
+      raise MediaError(path, e.reason) from e
+
+
+def local_video_clips(path, settings: dict, name: str | None = None):
+  """(key, example) for every whole clip of a local file; raises MediaError if unusable.
+
+  Clips are consecutive windows of clip_seconds; the remainder shorter than a clip is dropped.
+  All clips are decoded before the first is yielded, so a file is either fully in the
+  dataset or fully skipped.
+  """
+  from vmas_jax.beats import low_res_gray, music_beat_curve, video_beat_curve
+  from vmas_jax.data.audio_io import load_audio
+  from vmas_jax.data.video_io import read_frames
+
+  path = str(path)
+  seconds, fps, size = settings["clip_seconds"], settings["fps"], settings["image_size"]
+  sr = settings["sample_rate"]
+  num_frames = int(round(seconds * fps))
+  num_codes = int(round(seconds * settings["frame_rate"]))
+  num_samples = int(round(seconds * sr))
+  duration = probe_streams(path)
+  count = int(math.floor(duration / seconds + 0.01))  # a few ms short still makes a clip
+  if count == 0:
+    raise MediaError(path, f"shorter than one clip ({duration:.2f} s < {seconds:g} s)")
+  name = name or path  # what ids, keys and `source` are derived from
+  stem = hashlib.sha1(name.encode()).hexdigest()[:10]
+  examples = []
+  for i in range(count):
+    start = i * seconds
+    frames, times = read_frames(path, fps, size, start=start, duration=seconds)
+    _check_length(path, len(frames), num_frames, "video frames", start)
+    wav = np.asarray(load_audio(path, sr, start=start, duration=seconds), np.float32)
+    wav = wav.reshape(-1)
+    _check_length(path, len(wav), num_samples, "audio samples", start)
+    wav = np.pad(wav[:num_samples], (0, max(0, num_samples - len(wav))))
+    frames, times = frames[:num_frames], np.asarray(times, np.float64)[:num_frames]
+    rel_times = (times - start).astype(np.float32)
+    features = None
+    if settings["frames_format"] == "features" or settings["beat_embeddings"]:
+      features = frame_features(frames, settings)  # [T, P, Df]; slot 0 = frame embedding
+    music, _ = music_beat_curve(wav, sr, num_codes, frame_rate=settings["frame_rate"])
+    video = video_beat_curve(None if features is None else features[:, 0],
+                             low_res_gray(frames), rel_times, num_codes,
+                             frame_rate=settings["frame_rate"])
+    example = dict(
+        id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
+        frame_times=rel_times, codes=encode_codes(wav, settings),
+        music_beat=np.asarray(music, np.float32), video_beat=np.asarray(video, np.float32))
+    if settings["frames_format"] == "features":
+      example["features"] = features.astype(np.float16)
+    else:
+      example["frames"] = jpeg_bytes(frames, settings["jpeg_quality"])
+    if settings["store_waveform"]:
+      example["waveform"] = wav
+    examples.append((f"{stem}-{i:04d}", example))
+  return examples
+
+
+@functools.lru_cache(maxsize=2)
+def _backbone(video_json: str):
+  """Frame backbone + its variables (imported, or random with a fixed seed) and a jitted
+  feature extractor, built once per process (Beam worker)."""
+  import jax
+  import jax.numpy as jnp
+  import ml_collections
+  from flax import linen as nn
+  from vmas_jax.models.frame_features import build_backbone, frame_features as features_fn
+  cfg = ml_collections.ConfigDict(json.loads(video_json))
+  module, variables = build_backbone(cfg)
+  if variables is None:  # no pretrained weights: deterministic random init, same everywhere
+    size = int(cfg.image_size)
+    init = jax.jit(functools.partial(module.init, method="frame_tokens"))  # one compile
+    variables = init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)))
+  params = nn.unbox(variables)["params"]
+  extract = jax.jit(lambda p, f: features_fn(module, p, f, int(cfg.tokens_per_frame),
+                                             int(cfg.chunk_size)))
+  return extract, params
+
+
+def frame_features(frames: np.ndarray, settings: dict) -> np.ndarray:
+  """uint8 [T, H, W, 3] -> float32 [T, P, Df] pre-extracted frame-backbone tokens."""
+  extract, params = _backbone(json.dumps(settings["video"], sort_keys=True))
+  return np.asarray(extract(params, frames), np.float32)

@@ -1,0 +1,237 @@
+"""Grain input pipeline: prepared clips -> training batches (the contract in notes/batch.md).
+
+  TFDS ArrayRecord source -> per-host slice -> seeded shuffle (new order every epoch) ->
+  random clip window -> batch -> JPEG decode / pad + mask -> multiprocess prefetch
+
+Every random choice is a function of (seed, record index), so `get_state()` / `set_state()`
+on the iterator resume exactly; the training checkpoint stores that state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import grain
+import numpy as np
+
+from vmas_jax.data import clips, tfds_builder
+
+def _check_compatible(stored: dict, config, data_dir) -> None:
+  want = clips.clip_settings(config)
+  for key in ("fps", "image_size", "frames_format", "frame_rate", "num_codebooks"):
+    if stored[key] != want[key]:
+      raise ValueError(f"{data_dir}: dataset was prepared with {key}={stored[key]!r} but the "
+                       f"config asks for {want[key]!r}; prepare it again with this config")
+  if stored["clip_seconds"] + 1e-6 < want["clip_seconds"]:
+    raise ValueError(f"{data_dir}: stored clips last {stored['clip_seconds']} s, shorter than "
+                     f"data.clip_seconds={want['clip_seconds']}")
+
+
+def _window_step(fps: float, frame_rate: int) -> Fraction:
+  """Smallest time shift (s) that is a whole number of video frames and of codec frames."""
+  a, b = Fraction(1) / Fraction(fps).limit_denominator(1000), Fraction(1, frame_rate)
+  return Fraction(math.lcm(a.numerator * b.denominator, b.numerator * a.denominator),
+                  a.denominator * b.denominator)
+
+
+class ClipWindow(grain.transforms.RandomMap):
+  """Cut a random window of `seconds` out of a longer stored clip (aligned to both rates)."""
+
+  def __init__(self, seconds: float, stored_seconds: float, fps: float, frame_rate: int):
+    self.num_frames = int(round(seconds * fps))
+    self.num_codes = int(round(seconds * frame_rate))
+    self.fps, self.frame_rate = fps, frame_rate
+    step = _window_step(fps, frame_rate)
+    self.step = float(step)
+    self.choices = int(math.floor((stored_seconds - seconds) / step + 1e-6)) + 1
+
+  def random_map(self, record, rng: np.random.Generator):
+    k = int(rng.integers(self.choices)) if self.choices > 1 else 0
+    offset = k * self.step
+    f0, c0 = int(round(offset * self.fps)), int(round(offset * self.frame_rate))
+    out = dict(record)
+    for key in ("frames", "features"):
+      if key in record:
+        out[key] = record[key][f0:f0 + self.num_frames]
+    out["frame_times"] = record["frame_times"][f0:f0 + self.num_frames] - np.float32(offset)
+    for key in ("codes",):
+      out[key] = record[key][:, c0:c0 + self.num_codes]
+    for key in ("music_beat", "video_beat"):
+      out[key] = record[key][c0:c0 + self.num_codes]
+    return out
+
+
+class DecodeBatch(grain.transforms.Map):
+  """A list of stored (windowed) records -> one batch of the contract, fixed shapes, padding
+  masked.  JPEGs are decoded straight into the batch array: at the small config's shapes a
+  batch is ~385 MB of pixels, so every avoided copy counts."""
+
+  def __init__(self, num_frames: int, fps: float, with_ids: bool = False):
+    self.num_frames, self.fps, self.with_ids = num_frames, fps, with_ids
+
+  def map(self, records):
+    from PIL import Image
+    b, t = len(records), self.num_frames
+    first = records[0]
+    if "frames" in first:
+      key = "frames"
+      h, w = Image.open(io.BytesIO(first["frames"][0])).size[::-1]
+      frames = np.zeros((b, t, h, w, 3), np.uint8)
+    else:
+      key = "features"
+      frames = np.zeros((b, t, *first["features"].shape[1:]), np.float32)
+    times = np.tile((np.arange(t) / self.fps).astype(np.float32), (b, 1))
+    mask = np.zeros((b, t), bool)
+    for i, record in enumerate(records):
+      items = record[key][:t]
+      n = len(items)
+      if key == "frames":
+        for k, jpeg in enumerate(items):
+          frames[i, k] = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+      else:
+        frames[i, :n] = items
+      # padded frames keep the times they would have had: position embeddings stay monotone
+      times[i, :n] = record["frame_times"][:n]
+      mask[i, :n] = True
+    out = {
+        key: frames, "frame_times": times, "frame_mask": mask,
+        "codes": np.stack([r["codes"] for r in records]).astype(np.int32),
+        "video_beat": np.clip(np.stack([r["video_beat"] for r in records]), 0, 1)
+                      .astype(np.float32),
+        "music_beat": np.clip(np.stack([r["music_beat"] for r in records]), 0, 1)
+                      .astype(np.float32),
+    }
+    if self.with_ids:  # bytes: for evaluation and tests, not for the device
+      out["id"] = np.array([r["id"] for r in records], dtype=object)
+    return out
+
+
+def _source(data_dir, split: str):
+  builder = tfds_builder.load_builder(data_dir)
+  return builder.as_data_source(split=split), dict(builder.info.metadata["settings"])
+
+
+def make_dataset(config, *, split: str = "train", process_index: int | None = None,
+                 process_count: int | None = None, shuffle: bool = True,
+                 repeat: bool = True, with_ids: bool = False,
+                 data_dir=None) -> grain.MapDataset:
+  """The per-host MapDataset of batches (before prefetch). Batch = global batch / hosts.
+  with_ids adds "id" (clip ids, bytes) to each batch."""
+  import jax
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
+  data_dir = data_dir or ensure_dataset(config)
+  source, stored = _source(data_dir, split)
+  _check_compatible(stored, config, data_dir)
+  d = config.data
+  if d.global_batch_size % process_count:
+    raise ValueError(f"data.global_batch_size={d.global_batch_size} is not divisible by "
+                     f"the {process_count} processes")
+  ds = grain.MapDataset.source(source)
+  if len(ds) < process_count:
+    raise ValueError(f"{data_dir}: split {split!r} has {len(ds)} clips, fewer than the "
+                     f"{process_count} processes")
+  ds = ds[process_index::process_count]  # disjoint per-host slices that cover the split
+  if shuffle:
+    ds = ds.shuffle(seed=int(d.shuffle_seed))  # reshuffled every epoch by `repeat`
+  if repeat:
+    ds = ds.repeat()
+  fps, rate = float(config.video.video_fps), int(config.codec.frame_rate)
+  ds = ds.random_map(ClipWindow(float(d.clip_seconds), stored["clip_seconds"], fps, rate),
+                     seed=int(d.shuffle_seed) + 1)
+  ds = ds.batch(d.global_batch_size // process_count, drop_remainder=repeat, batch_fn=list)
+  return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, with_ids))
+
+
+def make_train_iterator(config, *, process_index: int | None = None,
+                        process_count: int | None = None, split: str = "train",
+                        data_dir=None) -> grain.DatasetIterator:
+  """Infinite iterator of host-local batch dicts; `get_state()`/`set_state()` resume it."""
+  d = config.data
+  # grain's default read-ahead is 500 elements on 16 threads; ours are whole batches
+  read = grain.ReadOptions(num_threads=int(d.read_threads),
+                           prefetch_buffer_size=int(d.prefetch_buffer))
+  ds = make_dataset(config, split=split, process_index=process_index,
+                    process_count=process_count, data_dir=data_dir).to_iter_dataset(read)
+  if d.num_workers > 0:
+    from absl import flags
+    if not flags.FLAGS.is_parsed():  # grain's workers read absl flags; outside absl.app
+      flags.FLAGS.mark_as_parsed()   # they would fail with UnparsedFlagAccessError
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=int(d.num_workers), per_worker_buffer_size=int(d.prefetch_buffer)))
+  return iter(ds)
+
+
+def make_eval_iterator(config, *, split: str = "validation", process_index=None,
+                       process_count=None, with_ids: bool = True,
+                       data_dir=None) -> grain.DatasetIterator:
+  """One pass over `split` in stored order (last batch may be smaller), with clip ids."""
+  ds = make_dataset(config, split=split, process_index=process_index,
+                    process_count=process_count, shuffle=False, repeat=False,
+                    with_ids=with_ids, data_dir=data_dir)
+  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=int(config.data.read_threads),
+                                                   prefetch_buffer_size=2)))
+
+
+def to_global_arrays(batch: dict, sharding) -> dict:
+  """Host-local numpy batch -> global jax.Arrays laid out by `sharding` (one per leaf or a
+  single sharding for all), via `jax.make_array_from_process_local_data`."""
+  import jax
+  if not isinstance(sharding, dict):
+    sharding = {k: sharding for k in batch}
+  return {k: jax.make_array_from_process_local_data(sharding[k], v) for k, v in batch.items()}
+
+
+def synthetic_dir(config) -> Path:
+  """Cache folder of the synthetic dataset for `config` (keyed by what changes its content)."""
+  key = json.dumps(dict(n=int(config.data.synthetic_examples), seed=int(config.seed),
+                        settings=clips.clip_settings(config)), sort_keys=True)
+  root = os.environ.get("VMAS_DATA_CACHE") or Path.home() / ".cache" / "vmas_jax"
+  return Path(root) / f"synthetic_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+
+def _prepared(data_dir) -> bool:
+  return (Path(data_dir) / tfds_builder.NAME / tfds_builder.VERSION /
+          "dataset_info.json").is_file()
+
+
+def build_synthetic(config, data_dir, *, progress: bool = True) -> dict:
+  """Write config.data.synthetic_examples aligned videos (one clip each) under
+  data_dir/videos and build them like any other input; returns the prepare report."""
+  from vmas_jax.data.synthetic import make_synthetic_videos
+  data_dir = Path(data_dir)
+  make_synthetic_videos(data_dir / "videos", int(config.data.synthetic_examples),
+                        seconds=float(config.data.clip_seconds), seed=int(config.seed),
+                        size=int(config.video.image_size), fps=float(config.video.video_fps),
+                        sample_rate=int(config.codec.sample_rate))
+  return tfds_builder.build_dataset(data_dir / "videos", data_dir, config, progress=progress)
+
+
+def ensure_dataset(config) -> str:
+  """config.data.dir if set (error if not prepared); else the cached synthetic dataset,
+  built on first use when config.data.synthetic_examples > 0."""
+  d = config.data
+  if d.dir:
+    if not _prepared(d.dir):
+      raise FileNotFoundError(f"{d.dir}: no prepared dataset (run `vmas prepare --output "
+                              f"{d.dir}`)")
+    return str(d.dir)
+  if d.synthetic_examples <= 0:
+    raise ValueError("config.data.dir is empty and data.synthetic_examples is 0: "
+                     "nothing to train on")
+  target = synthetic_dir(config)
+  if not _prepared(target):
+    import fcntl
+    target.mkdir(parents=True, exist_ok=True)
+    # one builder at a time (several processes of one host may start together)
+    with open(target / ".lock", "w") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      if not _prepared(target):
+        build_synthetic(config, target, progress=False)
+  return str(target)
