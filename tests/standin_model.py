@@ -19,14 +19,17 @@ class StandIn(nn.Module):
 
   @nn.compact
   def __call__(self, batch, *, deterministic: bool = True):
-    codes = batch["codes"]  # [B, K, F]
+    codes = batch["codes"] % self.vocab  # [B, K, F]
     b, k, f = codes.shape
     special = self.vocab
     tokens = jnp.concatenate([jnp.full((b, k, 1), special, codes.dtype), codes], axis=2)
     inputs, targets = tokens[:, :, :-1], tokens[:, :, 1:]
     x = layers.Embed(self.vocab + 1, self.d, name="embed")(inputs).sum(1)  # [B, F, D]
     x = nn.with_logical_constraint(x, ("batch", "length", "embed"))
-    feats = batch["features"].astype(jnp.float32).mean(axis=2)  # [B, T, Df]
+    if "features" in batch:
+      feats = batch["features"].astype(jnp.float32).mean(axis=2)  # [B, T, Df]
+    else:  # frames [B, T, H, W, 3] uint8 -> mean colour per frame
+      feats = batch["frames"].astype(jnp.float32).mean(axis=(2, 3)) / 255.0
     video = layers.Dense(self.d, ("kv",), ("embed",), name="video_in")(feats).mean(1)  # [B, D]
     drop = jax.random.bernoulli(self.make_rng("cond"), 0.1, (b,)) if not deterministic else None
     if drop is not None:

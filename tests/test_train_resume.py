@@ -16,7 +16,9 @@ from train_support import ROOT, subprocess_env
 from vmas_jax.train import load_checkpoint
 
 STEPS, EVERY = 12, 4
-COMMON = [f"total_steps={STEPS}", f"checkpoint_every={EVERY}", "trace_batches=True",
+# The Grain pipeline over tiny's synthetic dataset (4 clips a batch, 16 clips: an epoch is
+# 4 steps, so 12 steps also cross epoch boundaries and reshuffles).
+COMMON = ["pipeline", f"total_steps={STEPS}", f"checkpoint_every={EVERY}", "trace_batches=True",
           "keep_checkpoints=2"]
 
 
