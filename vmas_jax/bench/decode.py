@@ -1,0 +1,120 @@
+"""`vmas bench decode`: our jitted sampler vs HF PyTorch `MusicgenForCausalLM.generate`.
+
+Both run on identical random weights (HF init, converted in memory) with the same settings
+(top-k sampling, temperature 1, classifier-free guidance with cond + uncond rows in one
+batch, cross-attention memory of `--memory-length` tokens).  Prints generated frames per
+second (batch * frames / wall time) for both and their ratio.
+
+  vmas bench decode --size tiny --frames 250 --batch 2 --guidance 3
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from vmas_jax.config_defaults import DECODER_SIZES
+
+
+def add_arguments(parser):
+  parser.add_argument("--size", default="tiny", choices=sorted(DECODER_SIZES))
+  parser.add_argument("--frames", type=int, default=100, help="codec frames to generate")
+  parser.add_argument("--batch", type=int, default=1)
+  parser.add_argument("--guidance", type=float, default=3.0)
+  parser.add_argument("--top-k", type=int, default=250)
+  parser.add_argument("--memory-length", type=int, default=64)
+  parser.add_argument("--repeats", type=int, default=2, help="timed runs per side (best kept)")
+  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                      help="our compute dtype (HF always runs fp32)")
+  parser.add_argument("--torch-device", default="auto", help="cpu | cuda | auto")
+  parser.add_argument("--torch-threads", type=int, default=0,
+                      help="torch CPU threads (0: torch default); on a busy machine 1 is "
+                           "faster, as oversubscribed OpenMP threads stall")
+  parser.add_argument("--skip-hf", action="store_true", help="time only our sampler")
+
+
+def _best_time(fn, repeats):
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return min(times)
+
+
+def run(args) -> int:
+  import jax
+  import torch
+  from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+  from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+  from vmas_jax import sample
+  from vmas_jax.convert.musicgen import params_from_hf_state_dict
+  from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
+
+  size = DECODER_SIZES[args.size]
+  k, v = 4, 2048
+  dev = ("cuda" if torch.cuda.is_available() else "cpu") if args.torch_device == "auto" \
+      else args.torch_device
+  if args.torch_threads:
+    torch.set_num_threads(args.torch_threads)
+  torch.manual_seed(0)
+  hf_cfg = MusicgenDecoderConfig(
+      vocab_size=v, num_hidden_layers=size["num_layers"], hidden_size=size["d_model"],
+      num_attention_heads=size["num_heads"], ffn_dim=size["ffn_dim"], num_codebooks=k,
+      max_position_embeddings=max(2048, args.frames + k), dropout=0.0, pad_token_id=v,
+      bos_token_id=v, decoder_start_token_id=v)
+  hf = MusicgenForCausalLM(hf_cfg).eval()
+  cfg = DecoderConfig.from_hf_config(hf_cfg.to_dict(), dtype=args.dtype)
+  module = MusicDecoder(cfg)
+  variables = params_from_hf_state_dict({n: t.numpy() for n, t in hf.state_dict().items()}, cfg)
+  variables = jax.device_put(variables)
+  hf = hf.to(dev)
+
+  b, f, g = args.batch, args.frames, args.guidance
+  rs = np.random.RandomState(0)
+  memory = rs.randn(b, args.memory_length, cfg.d_model).astype(np.float32)
+  null = np.asarray(variables["params"]["null_memory"])
+  print(f"decode bench: size={args.size} ({size['num_layers']}x{size['d_model']}) batch={b} "
+        f"frames={f} guidance={g} top_k={args.top_k} memory={args.memory_length} "
+        f"jax={jax.default_backend()} ours_dtype={args.dtype} torch={dev} "
+        f"threads={torch.get_num_threads()}")
+
+  def ours(seed=0):
+    out = sample.generate(module, variables, memory, None, f, jax.random.key(seed),
+                          top_k=args.top_k, guidance_scale=g)
+    return np.asarray(jax.block_until_ready(out))
+
+  t0 = time.perf_counter()
+  ours()
+  compile_s = time.perf_counter() - t0
+  t_ours = _best_time(ours, args.repeats)
+  fps_ours = b * f / t_ours
+  print(f"ours: {t_ours:.3f} s -> {fps_ours:.1f} frames/s  (first call incl. compile "
+        f"{compile_s:.1f} s)")
+  if args.skip_hf:
+    return 0
+
+  ehs = memory if g <= 1 else np.concatenate([memory, np.broadcast_to(null, memory.shape)])
+  ehs = torch.tensor(ehs, device=dev)
+
+  def theirs():
+    with torch.no_grad():
+      out = hf.generate(
+          input_ids=torch.full((b * k, 1), v, device=dev),
+          attention_mask=torch.ones((b * k, 1), dtype=torch.long, device=dev),
+          past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()),
+          encoder_hidden_states=ehs, do_sample=True, top_k=args.top_k, temperature=1.0,
+          max_length=f + k, guidance_scale=g, num_return_sequences=1)
+    if dev == "cuda":
+      torch.cuda.synchronize()
+    return out
+
+  out = theirs()  # warm-up
+  assert tuple(out.shape) == (b, k, f), out.shape
+  t_hf = _best_time(theirs, args.repeats)
+  fps_hf = b * f / t_hf
+  print(f"hf:   {t_hf:.3f} s -> {fps_hf:.1f} frames/s")
+  print(f"ratio ours/hf: {fps_ours / fps_hf:.2f}x")
+  return 0

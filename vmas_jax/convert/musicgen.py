@@ -1,0 +1,188 @@
+"""MusicGen decoder weights: HF (`musicgen_decoder`, `musicgen`) and audiocraft -> MusicDecoder,
+and MusicDecoder -> a HF `MusicgenForCausalLM` directory.
+
+Memory convention: our `memory` has width d_model and enters the cross-attention K/V
+projections directly.  For a full `MusicgenForConditionalGeneration` it corresponds to HF's
+encoder hidden states *after* `enc_to_dec_proj` (HF projects the T5 output to d_model first).
+HF's unconditional (CFG) rows use zero encoder states, i.e. `enc_to_dec_proj.bias` after the
+projection, so when importing a full model the null memory is set to that bias.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vmas_jax.convert import hf_io
+from vmas_jax.models.music_decoder import (DecoderConfig, MusicDecoder, stack_layers,
+                                           unstack_layers)
+
+_ATTN = ("q_proj", "k_proj", "v_proj", "out_proj")
+_NORMS = ("self_attn_layer_norm", "encoder_attn_layer_norm", "final_layer_norm")
+
+
+def module_from_hf_config(config: dict, **overrides) -> MusicDecoder:
+  return MusicDecoder(DecoderConfig.from_hf_config(config, **overrides))
+
+
+def _take(sd: dict, name: str, source) -> np.ndarray:
+  try:
+    return np.asarray(sd.pop(name), np.float32)
+  except KeyError:
+    raise ValueError(f"{source}: missing weight {name!r}") from None
+
+
+def _attn_params(w: dict, cfg: DecoderConfig) -> dict:
+  """HF Linear weights [out, in] for q/k/v/out -> our Dense kernels."""
+  h, dh, d = cfg.num_heads, cfg.head_dim, cfg.d_model
+  p = {n: {"kernel": w[n].T.reshape(d, h, dh)} for n in ("q_proj", "k_proj", "v_proj")}
+  p["out_proj"] = {"kernel": w["out_proj"].T.reshape(h, dh, d)}
+  return p
+
+
+def _from_hf_names(sd: dict, cfg: DecoderConfig, prefix: str, head_prefix: str, source) -> dict:
+  """Plain params (per-layer layout) from a HF MusicGen decoder state dict; consumes `sd`."""
+  dec = prefix + "model.decoder."
+  params = {
+      "embed": np.stack([_take(sd, f"{dec}embed_tokens.{k}.weight", source)
+                         for k in range(cfg.num_codebooks)]),
+      "lm_heads": np.stack([_take(sd, f"{head_prefix}lm_heads.{k}.weight", source).T
+                            for k in range(cfg.num_codebooks)]),
+      "layer_norm": {"scale": _take(sd, f"{dec}layer_norm.weight", source),
+                     "bias": _take(sd, f"{dec}layer_norm.bias", source)},
+      "null_memory": np.zeros((cfg.d_model,), np.float32),
+  }
+  for i in range(cfg.num_layers):
+    lp = f"{dec}layers.{i}."
+    layer = {n: {"scale": _take(sd, lp + n + ".weight", source),
+                 "bias": _take(sd, lp + n + ".bias", source)} for n in _NORMS}
+    for a in ("self_attn", "encoder_attn"):
+      layer[a] = _attn_params({n: _take(sd, f"{lp}{a}.{n}.weight", source) for n in _ATTN}, cfg)
+    layer["mlp"] = {"fc1": {"kernel": _take(sd, lp + "fc1.weight", source).T},
+                    "fc2": {"kernel": _take(sd, lp + "fc2.weight", source).T}}
+    params[f"layers_{i}"] = layer
+  return params
+
+
+def _finish(params: dict, cfg: DecoderConfig):
+  if cfg.scan_layers:
+    params = stack_layers(params, cfg.num_layers)
+  return MusicDecoder(cfg), {"params": params}
+
+
+def import_hf(directory: Path, config: dict, **overrides):
+  """HF MusicgenForCausalLM dir, or the decoder of a MusicgenForConditionalGeneration dir."""
+  directory = Path(directory)
+  cfg = DecoderConfig.from_hf_config(config, **overrides)
+  sd = hf_io.load_state_dict(directory)
+  full = config.get("model_type") == "musicgen"
+  prefix = "decoder." if full else ""
+  params = _from_hf_names(sd, cfg, prefix, prefix, directory)
+  if full and "enc_to_dec_proj.bias" in sd:
+    params["null_memory"] = np.asarray(sd["enc_to_dec_proj.bias"], np.float32)
+  if (directory / "null_memory.npy").is_file():  # written by export_hf
+    params["null_memory"] = np.load(directory / "null_memory.npy").astype(np.float32)
+  return _finish(params, cfg)
+
+
+def params_from_hf_state_dict(sd: dict, cfg: DecoderConfig) -> dict:
+  """In-memory HF MusicgenForCausalLM state dict ({name: array}) -> our variables."""
+  sd = {k: np.asarray(v, np.float32) for k, v in sd.items()}
+  return _finish(_from_hf_names(sd, cfg, "", "", "state dict"), cfg)[1]
+
+
+def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict):
+  """An audiocraft `LMModel` state dict (or a .pt/.th/.bin file holding one) -> (module, variables).
+
+  Names: `emb.{k}.weight`, `transformer.layers.{i}.{self_attn,cross_attention}.in_proj_weight`
+  (q, k, v stacked), `.out_proj.weight`, `norm1`, `norm_cross`, `norm2`, `linear1`, `linear2`,
+  `out_norm`, `linears.{k}.weight`.  Conditioner weights are ignored.
+  """
+  if isinstance(config, dict):
+    config = DecoderConfig(**config)
+  source = state_dict_or_path if isinstance(state_dict_or_path, (str, Path)) else "state dict"
+  if isinstance(state_dict_or_path, (str, Path)):
+    sd = hf_io.load_torch_state_dict(state_dict_or_path)
+  else:
+    sd = {k: (v.detach().cpu().float().numpy() if hasattr(v, "detach") else np.asarray(v))
+          for k, v in state_dict_or_path.items()}
+  d = config.d_model
+  hf = {}
+  for k in range(config.num_codebooks):
+    hf[f"model.decoder.embed_tokens.{k}.weight"] = _take(sd, f"emb.{k}.weight", source)
+    hf[f"lm_heads.{k}.weight"] = _take(sd, f"linears.{k}.weight", source)
+  for n in ("weight", "bias"):
+    hf[f"model.decoder.layer_norm.{n}"] = _take(sd, f"out_norm.{n}", source)
+  rename = {"norm1": "self_attn_layer_norm", "norm_cross": "encoder_attn_layer_norm",
+            "norm2": "final_layer_norm", "linear1": "fc1", "linear2": "fc2"}
+  for i in range(config.num_layers):
+    a, h = f"transformer.layers.{i}.", f"model.decoder.layers.{i}."
+    for src, dst in (("self_attn", "self_attn"), ("cross_attention", "encoder_attn")):
+      qkv = _take(sd, f"{a}{src}.in_proj_weight", source)
+      for j, n in enumerate(("q_proj", "k_proj", "v_proj")):
+        hf[f"{h}{dst}.{n}.weight"] = qkv[j * d:(j + 1) * d]
+      hf[f"{h}{dst}.out_proj.weight"] = _take(sd, f"{a}{src}.out_proj.weight", source)
+    for src, dst in rename.items():
+      for n in (("weight", "bias") if src.startswith("norm") else ("weight",)):
+        hf[f"{h}{dst}.{n}"] = _take(sd, f"{a}{src}.{n}", source)
+  return _finish(_from_hf_names(hf, config, "", "", source), config)
+
+
+def to_hf_state_dict(module: MusicDecoder, variables: dict) -> dict[str, np.ndarray]:
+  """Our params -> HF MusicgenForCausalLM state dict (numpy, fp32)."""
+  cfg = module.config
+  p = variables["params"]
+  p = {k: np.asarray(v) if not isinstance(v, dict) else v for k, v in p.items()}
+  if cfg.scan_layers:
+    p = unstack_layers(p)
+  f32 = lambda x: np.asarray(x, np.float32)
+  sd = {}
+  for k in range(cfg.num_codebooks):
+    sd[f"model.decoder.embed_tokens.{k}.weight"] = f32(p["embed"][k])
+    sd[f"lm_heads.{k}.weight"] = f32(p["lm_heads"][k]).T
+  sd["model.decoder.layer_norm.weight"] = f32(p["layer_norm"]["scale"])
+  sd["model.decoder.layer_norm.bias"] = f32(p["layer_norm"]["bias"])
+  d = cfg.d_model
+  for i in range(cfg.num_layers):
+    layer, h = p[f"layers_{i}"], f"model.decoder.layers.{i}."
+    for n in _NORMS:
+      sd[f"{h}{n}.weight"] = f32(layer[n]["scale"])
+      sd[f"{h}{n}.bias"] = f32(layer[n]["bias"])
+    for a in ("self_attn", "encoder_attn"):
+      for n in ("q_proj", "k_proj", "v_proj"):
+        sd[f"{h}{a}.{n}.weight"] = f32(layer[a][n]["kernel"]).reshape(d, d).T
+      sd[f"{h}{a}.out_proj.weight"] = f32(layer[a]["out_proj"]["kernel"]).reshape(d, d).T
+    sd[f"{h}fc1.weight"] = f32(layer["mlp"]["fc1"]["kernel"]).T
+    sd[f"{h}fc2.weight"] = f32(layer["mlp"]["fc2"]["kernel"]).T
+  return {k: np.ascontiguousarray(v) for k, v in sd.items()}
+
+
+def hf_config_dict(cfg: DecoderConfig) -> dict:
+  special = cfg.special_token
+  return {
+      "architectures": ["MusicgenForCausalLM"], "model_type": "musicgen_decoder",
+      "vocab_size": cfg.vocab_size, "max_position_embeddings": cfg.max_positions,
+      "num_hidden_layers": cfg.num_layers, "ffn_dim": cfg.ffn_dim,
+      "num_attention_heads": cfg.num_heads, "hidden_size": cfg.d_model,
+      "num_codebooks": cfg.num_codebooks, "activation_function": cfg.activation,
+      "dropout": cfg.dropout, "attention_dropout": 0.0, "activation_dropout": 0.0,
+      "layerdrop": 0.0, "scale_embedding": False, "audio_channels": 1,
+      "pad_token_id": special, "bos_token_id": special, "decoder_start_token_id": special,
+      "tie_word_embeddings": False, "torch_dtype": "float32",
+  }
+
+
+def export_hf(module: MusicDecoder, variables: dict, out_dir, **_) -> str:
+  """Write config.json + model.safetensors that `MusicgenForCausalLM.from_pretrained` loads.
+
+  The null memory has no HF counterpart and is saved next to them as `null_memory.npy`.
+  """
+  out = Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  hf_io.save_safetensors(to_hf_state_dict(module, variables), out)
+  (out / "config.json").write_text(json.dumps(hf_config_dict(module.config), indent=2))
+  np.save(out / "null_memory.npy", np.asarray(variables["params"]["null_memory"], np.float32))
+  return str(out)
+

@@ -1,0 +1,318 @@
+"""MusicGen-compatible music decoder (DESIGN §2.2) with an explicit KV cache for sampling.
+
+Pre-LN Transformer over K delayed codebook streams: the K token embeddings are summed,
+sinusoidal positions added (HF MusicGen: no embedding scale is applied, even with
+`scale_embedding`), then per layer causal self-attention, cross-attention to a memory
+[B, M, d_model], and a GELU FFN; no biases in linear layers; a final LayerNorm and K heads.
+
+Parameter layout (`scan_layers=True`): `layers/...` with a leading `layers` axis; with
+`scan_layers=False`: `layers_0/...`, `layers_1/...`.  `stack_layers`/`unstack_layers` convert.
+
+The KV cache is a plain pytree (see `empty_cache`):
+  {"k", "v": [L, B, T, H, Dh] self-attention keys/values,
+   "ck", "cv": [L, B, M, H, Dh] cross-attention keys/values (computed once, on prefill),
+   "memory_mask": [B, M] bool}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmas_jax import layers
+
+_DECODER_FIELDS = ("num_layers", "d_model", "num_heads", "ffn_dim", "num_codebooks", "vocab_size",
+                   "max_positions", "dropout", "activation", "layer_norm_eps", "dtype",
+                   "param_dtype", "scan_layers", "remat_policy")
+_REMAT_POLICIES = ("none", "full", "dots_saveable")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderConfig:
+  num_layers: int = 2
+  d_model: int = 64
+  num_heads: int = 4
+  ffn_dim: int = 128
+  num_codebooks: int = 4
+  vocab_size: int = 2048
+  max_positions: int = 2048
+  dropout: float = 0.0
+  activation: str = "gelu"
+  layer_norm_eps: float = 1e-5
+  dtype: str = "float32"
+  param_dtype: str = "float32"
+  scan_layers: bool = True
+  remat_policy: str = "none"
+
+  def __post_init__(self):
+    if self.d_model % self.num_heads:
+      raise ValueError(f"d_model {self.d_model} is not divisible by num_heads {self.num_heads}")
+    if self.remat_policy not in _REMAT_POLICIES:
+      raise ValueError(f"remat_policy {self.remat_policy!r}; expected one of {_REMAT_POLICIES}")
+
+  @property
+  def head_dim(self) -> int:
+    return self.d_model // self.num_heads
+
+  @property
+  def special_token(self) -> int:
+    """Id of the BOS / empty-delay-slot token (the extra embedding row)."""
+    return self.vocab_size
+
+  @classmethod
+  def from_config(cls, cfg, **overrides) -> "DecoderConfig":
+    """From the `config.decoder` section of `vmas_jax.config_defaults.base_config`."""
+    values = {f: cfg[f] for f in _DECODER_FIELDS if f in cfg}
+    values.update(overrides)
+    return cls(**values)
+
+  @classmethod
+  def from_hf_config(cls, hf: dict, **overrides) -> "DecoderConfig":
+    """From a HF `MusicgenDecoderConfig` dict (or a `MusicgenConfig` dict, via its decoder)."""
+    if hf.get("model_type") == "musicgen":
+      hf = hf["decoder"]
+    if hf.get("audio_channels", 1) != 1:
+      raise ValueError("stereo MusicGen (audio_channels=2) is not supported")
+    values = dict(num_layers=hf["num_hidden_layers"], d_model=hf["hidden_size"],
+                  num_heads=hf["num_attention_heads"], ffn_dim=hf["ffn_dim"],
+                  num_codebooks=hf["num_codebooks"], vocab_size=hf["vocab_size"],
+                  max_positions=hf.get("max_position_embeddings", 2048),
+                  activation=hf.get("activation_function", "gelu"))
+    values.update(overrides)
+    return cls(**values)
+
+
+class DecoderBlock(nn.Module):
+  """One pre-LN layer.  h [B, S, D] -> h [B, S, D]; returns (h, updated layer cache | None)."""
+  config: DecoderConfig
+
+  @nn.compact
+  def __call__(self, h, cache, memory, memory_mask, index, deterministic):
+    cfg = self.config
+    kw = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype))
+    norm = lambda name: layers.LayerNorm(cfg.layer_norm_eps, name=name, **kw)
+    attn = lambda name: layers.MultiHeadAttention(cfg.num_heads, cfg.head_dim, use_bias=False,
+                                                  name=name, **kw)
+
+    def residual(x):
+      return nn.Dropout(cfg.dropout)(x, deterministic=deterministic) if cfg.dropout else x
+
+    s = h.shape[1]
+    # With a cache, `layer` (unrolled stacks only) says which slice of the stacked [L, ...]
+    # buffers is this layer's: writing into the stacked buffer in place avoids re-stacking
+    # (copying) the whole cache at every decoding step.
+    layer = None if cache is None else cache.get("layer")
+    read = (lambda a: a) if layer is None else (lambda a: a[layer])
+
+    def write(buf, x, idx):
+      x = x.astype(buf.dtype)
+      if layer is None:
+        return jax.lax.dynamic_update_slice(buf, x, idx)
+      return jax.lax.dynamic_update_slice(buf, x[None], (layer,) + idx)
+
+    # causal self-attention, against the cache when there is one
+    sa = attn("self_attn")
+    x = norm("self_attn_layer_norm")(h)
+    q, (k, v) = sa.project_q(x), sa.project_kv(x)
+    if cache is None:
+      mask = layers.causal_mask(s)
+    else:
+      k_all, v_all = write(cache["k"], k, (0, index, 0, 0)), write(cache["v"], v, (0, index, 0, 0))
+      k, v = read(k_all), read(v_all)
+      mask = layers.causal_mask(s, k.shape[1], offset=index)
+    h = h + residual(sa.attend_out(q, k.astype(q.dtype), v.astype(q.dtype), mask))
+    # cross-attention to the memory; K/V are projected when memory is given (training,
+    # prefill) and read from the cache otherwise
+    ca = attn("encoder_attn")
+    x = norm("encoder_attn_layer_norm")(h)
+    if memory is not None:
+      ck, cv = ca.project_kv(memory)
+      if cache is not None:
+        ck_all, cv_all = write(cache["ck"], ck, (0, 0, 0, 0)), write(cache["cv"], cv, (0, 0, 0, 0))
+    else:
+      ck_all, cv_all = cache["ck"], cache["cv"]
+      ck, cv = read(ck_all), read(cv_all)
+    cmask = None if memory_mask is None else memory_mask[:, None, None, :]
+    h = h + residual(ca.attend_out(ca.project_q(x), ck.astype(x.dtype), cv.astype(x.dtype), cmask))
+    # feed-forward
+    x = norm("final_layer_norm")(h)
+    h = h + residual(layers.MLP(cfg.ffn_dim, cfg.activation, use_bias=False, name="mlp", **kw)(x))
+    h = nn.with_logical_constraint(h, ("batch", "length", "embed"))
+    new_cache = None if cache is None else dict(k=k_all, v=v_all, ck=ck_all, cv=cv_all)
+    return h, new_cache
+
+
+def _block_class(cfg: DecoderConfig):
+  if cfg.remat_policy == "none":
+    return DecoderBlock
+  policy = None if cfg.remat_policy == "full" else jax.checkpoint_policies.dots_saveable
+  return nn.remat(DecoderBlock, policy=policy, prevent_cse=not cfg.scan_layers,
+                  static_argnums=(6,))
+
+
+class MusicDecoder(nn.Module):
+  """K-codebook Transformer decoder with cross-attention memory (MusicGen layout)."""
+  config: DecoderConfig
+
+  def setup(self):
+    cfg = self.config
+    pdt = jnp.dtype(cfg.param_dtype)
+    init = layers.default_kernel_init
+    self.embed = self.param(
+        "embed", nn.with_logical_partitioning(init, ("codebooks", "vocab", "embed")),
+        (cfg.num_codebooks, cfg.vocab_size + 1, cfg.d_model), pdt)
+    self.lm_heads = self.param(
+        "lm_heads", nn.with_logical_partitioning(init, ("codebooks", "embed", "vocab")),
+        (cfg.num_codebooks, cfg.d_model, cfg.vocab_size), pdt)
+    # one memory token used in place of the condition (condition dropout / CFG uncond rows)
+    self.null_memory = self.param(
+        "null_memory", nn.with_logical_partitioning(init, ("embed",)), (cfg.d_model,), pdt)
+    self.layer_norm = layers.LayerNorm(cfg.layer_norm_eps, dtype=jnp.dtype(cfg.dtype),
+                                       param_dtype=pdt)
+    block = _block_class(cfg)
+    if cfg.scan_layers:
+      stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
+                      in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
+                      length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
+      self.layers = stack(cfg, name="layers")
+    else:
+      self.layers = [block(cfg, name=f"layers_{i}") for i in range(cfg.num_layers)]
+
+  # -- pieces shared by the full forward and the cached step
+
+  def _embed(self, tokens, offset, input_offsets):
+    """tokens [B, K, S] -> [B, S, D]: summed codebook embeddings + positions (+ offsets)."""
+    cfg = self.config
+    if tokens.ndim != 3 or tokens.shape[1] != cfg.num_codebooks:
+      raise ValueError(f"tokens must be [B, {cfg.num_codebooks}, S], got {tokens.shape}")
+    h = sum(jnp.take(self.embed[k], tokens[:, k], axis=0) for k in range(cfg.num_codebooks))
+    pos = jnp.arange(tokens.shape[-1]) + offset
+    h = h + layers.sinusoidal_embedding(pos, cfg.d_model)[None]
+    if input_offsets is not None:
+      h = h + input_offsets.astype(h.dtype)
+    return h.astype(jnp.dtype(cfg.dtype))
+
+  def _condition(self, memory, memory_mask, drop_condition):
+    """Swap rows with drop_condition for the null memory (one token, broadcast over M)."""
+    if memory.ndim != 3 or memory.shape[-1] != self.config.d_model:
+      raise ValueError(f"memory must be [B, M, {self.config.d_model}], got {memory.shape}")
+    memory = memory.astype(jnp.dtype(self.config.dtype))
+    if drop_condition is None:
+      return memory, memory_mask
+    drop = drop_condition[:, None, None]
+    memory = jnp.where(drop, self.null_memory.astype(memory.dtype)[None, None], memory)
+    if memory_mask is not None:
+      memory_mask = memory_mask | drop_condition[:, None]
+    return memory, memory_mask
+
+  def _run_layers(self, h, cache, memory, memory_mask, index, deterministic):
+    if self.config.scan_layers:
+      return self.layers(h, cache, memory, memory_mask, index, deterministic)
+    for i, layer in enumerate(self.layers):
+      h, cache = layer(h, None if cache is None else dict(cache, layer=i), memory, memory_mask,
+                       index, deterministic)
+    return h, cache
+
+  def _heads(self, h):
+    """h [B, S, D] -> logits [B, K, S, V] in fp32."""
+    w = self.lm_heads.astype(h.dtype)
+    return jnp.einsum("bsd,kdv->bksv", h, w, preferred_element_type=jnp.float32)
+
+  # -- public
+
+  def __call__(self, tokens, memory, memory_mask=None, *, input_offsets=None,
+               drop_condition=None, deterministic=True, return_hidden=False):
+    """tokens [B, K, S] int, memory [B, M, D], memory_mask [B, M] bool (True = attend).
+
+    input_offsets [B, S, D] are added to the input embeddings (beat conditioning);
+    drop_condition [B] bool replaces those rows' memory by the learned null memory.
+    Returns logits [B, K, S, V] fp32, and hidden [B, S, D] (after the final LN) when
+    return_hidden.
+    """
+    memory, memory_mask = self._condition(memory, memory_mask, drop_condition)
+    h = self._embed(tokens, 0, input_offsets)
+    if self.config.dropout:
+      h = nn.Dropout(self.config.dropout)(h, deterministic=deterministic)
+    h, _ = self._run_layers(h, None, memory, memory_mask, 0, deterministic)
+    h = self.layer_norm(h)
+    logits = self._heads(h)
+    return (logits, h) if return_hidden else logits
+
+  def decode(self, tokens, cache, index, memory=None, *, drop_condition=None, input_offsets=None):
+    """Cached forward of S new positions starting at absolute position `index`.
+
+    tokens [B, K, S]; cache from `empty_cache` (prefill: pass `memory`, cross K/V are then
+    computed and stored) or from a previous `decode`; input_offsets [B, S, D].
+    Returns (logits [B, K, S, V] fp32, updated cache).
+    """
+    cfg = self.config
+    mask = cache["memory_mask"]
+    layer_cache = {n: cache[n] for n in ("k", "v", "ck", "cv") if n in cache}
+    if "ck" not in cache:
+      if memory is None:
+        raise ValueError("decode: the cache has no cross-attention keys yet; pass `memory`")
+      memory, _ = self._condition(memory, None, drop_condition)
+      shape = (cfg.num_layers,) + memory.shape[:2] + (cfg.num_heads, cfg.head_dim)
+      layer_cache["ck"] = layer_cache["cv"] = jnp.zeros(shape, cache["k"].dtype)
+    elif memory is not None:
+      raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
+    h = self._embed(tokens, index, input_offsets)
+    h, layer_cache = self._run_layers(h, layer_cache, memory, mask, index, True)
+    logits = self._heads(self.layer_norm(h))
+    return logits, dict(layer_cache, memory_mask=mask)
+
+
+def empty_cache(config: DecoderConfig, batch: int, max_length: int, memory_mask,
+                dtype=None) -> dict:
+  """A self-attention cache of `max_length` positions for `decode`'s prefill call.
+
+  memory_mask [B, M] bool is stored alongside (rows whose condition is dropped should have
+  it all True).
+  """
+  dtype = jnp.dtype(config.dtype if dtype is None else dtype)
+  shape = (config.num_layers, batch, max_length, config.num_heads, config.head_dim)
+  return dict(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
+              memory_mask=jnp.asarray(memory_mask, bool))
+
+
+def stack_layers(params: dict, num_layers: int) -> dict:
+  """`layers_0..layers_{L-1}` -> `layers` with a leading layer axis (scan layout)."""
+  out = {k: v for k, v in params.items() if not k.startswith("layers_")}
+  out["layers"] = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]),
+                               *[params[f"layers_{i}"] for i in range(num_layers)])
+  return out
+
+
+def unstack_layers(params: dict) -> dict:
+  """`layers` (scan layout) -> `layers_0..layers_{L-1}`."""
+  out = {k: v for k, v in params.items() if k != "layers"}
+  n = jax.tree.leaves(params["layers"])[0].shape[0]
+  for i in range(n):
+    out[f"layers_{i}"] = jax.tree.map(lambda x: np.asarray(x)[i], params["layers"])
+  return out
+
+
+def init_variables(module: MusicDecoder, seed: int = 0, norm_noise: float = 0.0) -> dict:
+  """Random plain (unboxed) numpy variables for `module`, without compiling its init.
+
+  Matrices ~ N(0, 0.02) as the module's initialisers, norm scales 1 and biases 0 (plus
+  N(0, norm_noise) so that tests exercise them).  For sharded training init use
+  `module.init` under `jax.jit`.
+  """
+  cfg = module.config
+  tokens = jnp.zeros((1, cfg.num_codebooks, 2), jnp.int32)
+  memory = jnp.zeros((1, 1, cfg.d_model), jnp.float32)
+  shapes = nn.unbox(jax.eval_shape(module.init, jax.random.key(0), tokens, memory))
+  rs = np.random.RandomState(seed)
+
+  def make(path, leaf):
+    name = getattr(path[-1], "key", "")
+    if name in ("scale", "bias"):
+      base = 1.0 if name == "scale" else 0.0
+      return (base + norm_noise * rs.randn(*leaf.shape)).astype(leaf.dtype)
+    return (rs.randn(*leaf.shape) * 0.02).astype(leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(make, shapes)

@@ -1,0 +1,196 @@
+"""Jitted autoregressive sampler for the music decoder (DESIGN §5).
+
+One `jax.jit` holds: a prefill of the known prefix (BOS + prompt) that also computes the
+cross-attention K/V once, then a single `jax.lax.while_loop` over delayed token positions
+with a static-shape KV cache.  The delay pattern lives in a grid of "forced" tokens
+(special ids and prompt codes; -1 where the model must sample), so each step writes
+`where(forced == -1, sampled, forced)`.  With classifier-free guidance the conditional and
+unconditional (null memory) rows share one batch of 2B rows; the guided logits are
+`uncond + (cond - uncond) * guidance_scale`, as HF MusicGen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import flax
+import jax
+import jax.numpy as jnp
+
+from vmas_jax.models import delay_pattern
+from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache
+
+
+@flax.struct.dataclass
+class DecodeState:
+  pos: jax.Array       # [] int32: next delayed position to write
+  tokens: jax.Array    # [B, K, T] int32: delayed tokens so far (-1 = not yet sampled)
+  logits: jax.Array    # [R, K, V] fp32: logits for position `pos` (R = B, or 2B with CFG)
+  cache: dict          # KV cache pytree (see music_decoder.empty_cache)
+
+
+def _ordered_bits(x):
+  """float32 [...] -> uint32 [...] with the same order (for exact bitwise selection)."""
+  i = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
+  i = jnp.where(i < 0, i ^ 0x7FFFFFFF, i)  # negative floats: reverse their magnitude order
+  return jax.lax.bitcast_convert_type(i, jnp.uint32) ^ jnp.uint32(0x80000000)
+
+
+def kth_largest_mask(logits, k: int):
+  """[..., V] -> bool [..., V]: True for entries >= the k-th largest (ties kept).
+
+  Builds the k-th largest value bit by bit (32 compare-and-count passes): far cheaper on
+  CPU than `lax.top_k`/sort for V = 2048, and exact.
+  """
+  u = _ordered_bits(logits)
+  t = jnp.zeros(u.shape[:-1] + (1,), jnp.uint32)
+  for bit in range(31, -1, -1):
+    cand = t | jnp.uint32(1 << bit)
+    enough = jnp.sum(u >= cand, axis=-1, keepdims=True) >= k
+    t = jnp.where(enough, cand, t)
+  return u >= t
+
+
+def filter_logits(logits, top_k: int = 0, top_p=None):
+  """logits [..., V] -> same with filtered entries at -inf (HF TopK then TopP semantics).
+
+  top_k: static, 0 = off.  top_p: None = off, else a (possibly traced) float in (0, 1].
+  """
+  if 0 < top_k < logits.shape[-1]:
+    logits = jnp.where(kth_largest_mask(logits, top_k), logits, -jnp.inf)
+  if top_p is not None:
+    srt = jnp.sort(logits, axis=-1)  # ascending
+    cum = jnp.cumsum(jax.nn.softmax(srt, axis=-1), axis=-1)
+    remove = cum <= 1.0 - top_p
+    remove = remove.at[..., -1].set(False)  # keep at least the best token
+    # the smallest kept logit is the threshold
+    thresh = jnp.min(jnp.where(remove, jnp.inf, srt), axis=-1, keepdims=True)
+    logits = jnp.where(logits < thresh, -jnp.inf, logits)
+  return logits
+
+
+def sample_logits(logits, key, *, top_k: int, top_p, temperature):
+  """logits [..., V] -> ids [...] int32, by inverse-CDF with one uniform per row.
+
+  (One uniform per row instead of V Gumbel draws: the random bits dominate a CPU step.)
+  """
+  logits = filter_logits(logits / temperature, top_k, top_p)
+  cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+  u = jax.random.uniform(key, logits.shape[:-1] + (1,)) * cdf[..., -1:]
+  u = jnp.maximum(u, jnp.finfo(jnp.float32).tiny)  # u > 0: zero-probability ids never win
+  ids = jnp.sum(cdf < u, axis=-1)
+  return jnp.minimum(ids, logits.shape[-1] - 1).astype(jnp.int32)
+
+
+def _forced_grid(batch, k, num_frames, special, prompt_codes):
+  """[B, K, F+K]: special ids and prompt codes where known, -1 where the model samples."""
+  codes = jnp.full((batch, k, num_frames), -1, jnp.int32)
+  if prompt_codes is not None:
+    codes = codes.at[:, :, :prompt_codes.shape[-1]].set(prompt_codes.astype(jnp.int32))
+  return delay_pattern.build(codes, special)
+
+
+def _unstack(params, num_layers):
+  out = {k: v for k, v in params.items() if k != "layers"}
+  for i in range(num_layers):
+    out[f"layers_{i}"] = jax.tree.map(lambda x: x[i], params["layers"])
+  return out
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: bool, use_cfg: bool):
+
+  # Decoding runs the layers unrolled: a scanned stack would dynamic-slice (copy) every
+  # layer's weights out of the stacked arrays at each step; static slices are taken once.
+  module = MusicDecoder(dataclasses.replace(config, scan_layers=False, remat_policy="none"))
+
+  def run(variables, memory, memory_mask, rng, temperature, top_p, guidance, prompt, offsets):
+    params = variables["params"]
+    if config.scan_layers:
+      params = _unstack(params, config.num_layers)
+    # Cast matrices to the compute dtype once, outside the loop (decoding is bound by
+    # reading weights); norms and the null memory stay fp32.
+    cdt = jnp.dtype(config.dtype)
+    variables = {"params": jax.tree.map(lambda x: x.astype(cdt) if x.ndim >= 2 else x, params)}
+    b, k = memory.shape[0], config.num_codebooks
+    t = num_frames + k
+    n_prompt = 0 if prompt is None else prompt.shape[-1]
+    forced = _forced_grid(b, k, num_frames, config.special_token, prompt)
+    rows = 2 if use_cfg else 1
+    tile = lambda x: jnp.concatenate([x] * rows, axis=0)
+    drop = None
+    mask = jnp.ones(memory.shape[:2], bool) if memory_mask is None else memory_mask
+    if use_cfg:
+      drop = jnp.concatenate([jnp.zeros((b,), bool), jnp.ones((b,), bool)])
+      mask = jnp.concatenate([mask, jnp.ones_like(mask)])
+    offsets = None if offsets is None else tile(offsets)
+    cache = empty_cache(config, rows * b, t, mask)
+
+    # prefill: positions 0..n_prompt are known for every codebook
+    n0 = n_prompt + 1
+    logits, cache = module.apply(
+        variables, tile(forced[:, :, :n0]), cache, 0, tile(memory), drop_condition=drop,
+        input_offsets=None if offsets is None else offsets[:, :n0], method=module.decode)
+
+    def body(s: DecodeState) -> DecodeState:
+      lg = s.logits
+      if use_cfg:
+        cond, uncond = lg[:b], lg[b:]
+        lg = uncond + (cond - uncond) * guidance
+      key = jax.random.fold_in(rng, s.pos)
+      sampled = sample_logits(lg, key, top_k=top_k, top_p=top_p if use_top_p else None,
+                              temperature=temperature)
+      known = jax.lax.dynamic_slice_in_dim(forced, s.pos, 1, axis=2)[..., 0]
+      new = jnp.where(known == -1, sampled, known)  # [B, K]
+      tokens = jax.lax.dynamic_update_slice_in_dim(s.tokens, new[..., None], s.pos, axis=2)
+      off = None if offsets is None else jax.lax.dynamic_slice_in_dim(offsets, s.pos, 1, axis=1)
+      logits, cache = module.apply(variables, tile(new[..., None]), s.cache, s.pos,
+                                   input_offsets=off, method=module.decode)
+      return DecodeState(pos=s.pos + 1, tokens=tokens, logits=logits[:, :, -1], cache=cache)
+
+    state = DecodeState(pos=jnp.int32(n0), tokens=forced, logits=logits[:, :, -1], cache=cache)
+    state = jax.lax.while_loop(lambda s: s.pos < t, body, state)
+    return delay_pattern.undo(state.tokens)
+
+  return jax.jit(run)
+
+
+def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int, rng, *,
+             top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
+             guidance_scale: float = 1.0, prompt_codes=None, input_offsets=None):
+  """Sample codes [B, K, num_frames] int32 conditioned on memory [B, M, D].
+
+  params: the decoder's variables (`{"params": ...}`) or its params.
+  memory_mask: [B, M] bool or None.  guidance_scale > 1 turns on classifier-free guidance
+  (unconditional rows use the learned null memory).  prompt_codes [B, K, P] (P <= num_frames)
+  are continued from and returned unchanged as the first P frames.  input_offsets
+  [B, num_frames + K, D] are added to the input embeddings at each delayed position.
+  The result depends only on the inputs and `rng`.
+  """
+  cfg = module.config
+  variables = params if "params" in params else {"params": params}
+  memory = jnp.asarray(memory)
+  b = memory.shape[0]
+  if memory.ndim != 3 or memory.shape[-1] != cfg.d_model:
+    raise ValueError(f"memory must be [B, M, {cfg.d_model}], got {memory.shape}")
+  if num_frames + cfg.num_codebooks > cfg.max_positions:
+    raise ValueError(f"num_frames {num_frames} + {cfg.num_codebooks} codebooks exceeds "
+                     f"max_positions {cfg.max_positions}")
+  if temperature <= 0:
+    raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy")
+  if prompt_codes is not None:
+    prompt_codes = jnp.asarray(prompt_codes, jnp.int32)
+    if prompt_codes.shape[:2] != (b, cfg.num_codebooks) or prompt_codes.shape[2] > num_frames:
+      raise ValueError(f"prompt_codes must be [{b}, {cfg.num_codebooks}, P<={num_frames}], "
+                       f"got {prompt_codes.shape}")
+  if input_offsets is not None:
+    input_offsets = jnp.asarray(input_offsets)
+    want = (b, num_frames + cfg.num_codebooks, cfg.d_model)
+    if input_offsets.shape != want:
+      raise ValueError(f"input_offsets must be {list(want)}, got {input_offsets.shape}")
+  if memory_mask is not None:
+    memory_mask = jnp.asarray(memory_mask, bool)
+  run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, guidance_scale > 1.0)
+  return run(variables, memory, memory_mask, rng, jnp.float32(temperature), jnp.float32(top_p),
+             jnp.float32(guidance_scale), prompt_codes, input_offsets)
