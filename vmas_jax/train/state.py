@@ -72,13 +72,7 @@ def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
   return NamedSharding(mesh, nn.logical_to_mesh_axes(("batch",), rules))
 
 
-def init_train_state(model: nn.Module, tx: optax.GradientTransformation, example_batch: dict,
-                     mesh: Mesh, rules, seed: int) -> tuple[dict, dict]:
-  """Initialise `{"params", "opt_state", "step", "rng"}` directly sharded.
-
-  example_batch: dict of `jax.ShapeDtypeStruct`/arrays with global shapes.
-  Returns (state, state_shardings).
-  """
+def _init_fns(model: nn.Module, tx: optax.GradientTransformation, example_batch: dict):
   shapes = {k: (tuple(v.shape), v.dtype) for k, v in example_batch.items()}
 
   def init_params(key):
@@ -88,9 +82,20 @@ def init_train_state(model: nn.Module, tx: optax.GradientTransformation, example
     return model.init({"params": k_params, "cond": k_cond, "dropout": k_drop}, batch,
                       deterministic=True)["params"]
 
-  key = jax.random.PRNGKey(seed)
+  def init_state(key):
+    params = nn.meta.unbox(init_params(key))
+    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
+            "rng": jax.random.fold_in(key, 1)}
+
+  return init_params, init_state
+
+
+def state_shardings(model: nn.Module, tx: optax.GradientTransformation, example_batch: dict,
+                    mesh: Mesh, rules) -> dict:
+  """NamedShardings of the train state, from the logical names (no parameters are created)."""
+  init_params, _ = _init_fns(model, tx, example_batch)
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    abstract = jax.eval_shape(init_params, key)
+    abstract = jax.eval_shape(init_params, jax.random.PRNGKey(0))
   specs = param_specs(abstract, rules)
   abstract_params = nn.meta.unbox(abstract)
   specs = jax.tree.map(lambda a, s: _fit_spec(a.shape, s, mesh), abstract_params, specs,
@@ -101,23 +106,22 @@ def init_train_state(model: nn.Module, tx: optax.GradientTransformation, example
                                     transform_non_params=lambda _: P(),
                                     is_leaf=lambda x: isinstance(x, P))
   state_specs = {"params": specs, "opt_state": opt_specs, "step": P(), "rng": P()}
-  shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), state_specs,
-                           is_leaf=lambda x: isinstance(x, P))
+  return jax.tree.map(lambda s: NamedSharding(mesh, s), state_specs,
+                      is_leaf=lambda x: isinstance(x, P))
 
-  def init_state(key):
-    params = nn.meta.unbox(init_params(key))
-    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
-            "rng": jax.random.fold_in(key, 1)}
 
+def init_train_state(model: nn.Module, tx: optax.GradientTransformation, example_batch: dict,
+                     mesh: Mesh, rules, seed: int) -> tuple[dict, dict]:
+  """Initialise `{"params", "opt_state", "step", "rng"}` directly sharded.
+
+  example_batch: dict of `jax.ShapeDtypeStruct`/arrays with global shapes.
+  Returns (state, state_shardings).
+  """
+  shardings = state_shardings(model, tx, example_batch, mesh, rules)
+  _, init_state = _init_fns(model, tx, example_batch)
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    state = jax.jit(init_state, out_shardings=shardings)(key)
+    state = jax.jit(init_state, out_shardings=shardings)(jax.random.PRNGKey(seed))
   return state, shardings
-
-
-def abstract_state(state_shardings, state_shapes) -> dict:
-  """ShapeDtypeStructs with shardings, the restore target of a checkpoint."""
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                      state_shapes, state_shardings)
 
 
 def to_global_batch(local_batch: dict, sharding: NamedSharding) -> dict:
