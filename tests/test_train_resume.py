@@ -15,9 +15,9 @@ import numpy as np
 from train_support import ROOT, subprocess_env
 from vmas_jax.train import load_checkpoint
 
-STEPS, EVERY = 12, 4
+STEPS, EVERY = 40, 8
 # The Grain pipeline over tiny's synthetic dataset (4 clips a batch, 16 clips: an epoch is
-# 4 steps, so 12 steps also cross epoch boundaries and reshuffles).
+# 4 steps, so 40 steps also cross epoch boundaries and reshuffles).
 COMMON = ["pipeline", f"total_steps={STEPS}", f"checkpoint_every={EVERY}", "trace_batches=True",
           "keep_checkpoints=2"]
 
