@@ -10,7 +10,7 @@ import json
 from train_support import run_python
 from vmas_jax.train import load_checkpoint
 
-STEPS = 80
+STEPS = 120
 
 
 def test_tiny_overfits_one_batch_via_cli(tmp_path):
