@@ -23,7 +23,7 @@ def test_missing_config_file_named():
     load_config("configs/nope.py")
 
 
-@pytest.mark.parametrize("size", ["tiny", "small", "medium", "large"])
+@pytest.mark.parametrize("size", ["tiny", "small", "medium", "large", "demo"])
 def test_all_configs_load(size):
   c = load_config(f"configs/{size}.py")
   assert c.decoder.d_model % c.decoder.num_heads == 0

@@ -29,6 +29,9 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.log_every = 10
   c.nan_policy = "stop"  # "stop": raise naming the step; "skip": drop that update
+  c.tensorboard = True  # scalars under WORKDIR/tensorboard
+  c.trace_batches = False  # debug: WORKDIR/batch_trace_p<i>.txt gets "step digest" per batch
+  c.step_sleep_s = 0.0  # debug: pause after each step (tests that kill a run mid-way)
   # -- mesh and sharding: axes (data, fsdp, tensor); -1 takes the remaining devices
   c.mesh_shape = (-1, 1, 1)
   c.logical_axis_rules = [tuple(r) for r in DEFAULT_RULES]
@@ -75,7 +78,11 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       # prepare: share of source videos held out (by path hash), JPEG quality, whether to
       # store each clip's waveform (for evaluation), and whether the video beat curve uses
       # frame-backbone embedding novelty as well as motion (runs the backbone at prepare)
-      validation_fraction=0.1, jpeg_quality=90, store_waveform=False, beat_embeddings=True))
+      validation_fraction=0.1, jpeg_quality=90, store_waveform=False, beat_embeddings=True,
+      # training input -- pipeline: Grain over the dataset | memory: synthetic in-memory
+      # batches cycling over memory_examples clips (0: fresh clips forever; =
+      # global_batch_size: one fixed batch)
+      source="pipeline", memory_examples=0))
 
   # -- generation
   c.sampling = ml_collections.ConfigDict(dict(

@@ -36,7 +36,12 @@ DEFAULT_RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
 
 
 def make_mesh(mesh_shape: Sequence[int], devices=None) -> Mesh:
-  """A (data, fsdp, tensor) mesh; a -1 entry takes the remaining devices."""
+  """A (data, fsdp, tensor) mesh; a -1 entry takes the remaining devices.
+
+  Axes are `Auto` (the compiler propagates shardings from the constraints Linen's logical
+  annotations place), not JAX's newer default `Explicit`, under which every
+  `with_logical_constraint` would be an assertion on the inferred sharding.
+  """
   devices = jax.devices() if devices is None else devices
   shape = list(mesh_shape)
   if shape.count(-1) > 1:
@@ -47,7 +52,8 @@ def make_mesh(mesh_shape: Sequence[int], devices=None) -> Mesh:
   if int(np.prod(shape)) != len(devices):
     raise ValueError(f"mesh_shape {tuple(mesh_shape)} needs {int(np.prod(shape))} devices; "
                      f"{len(devices)} are available")
-  return jax.make_mesh(tuple(shape), MESH_AXES, devices=devices)
+  return jax.make_mesh(tuple(shape), MESH_AXES, devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,) * len(MESH_AXES))
 
 
 def logical_shardings(abstract_boxed_tree, mesh: Mesh, rules=DEFAULT_RULES):

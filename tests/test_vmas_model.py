@@ -1,0 +1,54 @@
+"""The VMAS model's wiring: shapes, temperature init, beat curve frame f -> decoder position f."""
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vmas_jax.config_utils import load_config
+from vmas_jax.models.vmas import VMAS
+from vmas_jax.train import memory_data
+
+
+def test_vmas_outputs_and_beat_alignment():
+  config = load_config("configs/tiny.py", [
+      "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
+      "--config.data.frames_format=features", "--config.codec.codebook_size=64",
+      "--config.decoder.vocab_size=64"])
+  model, backbone = VMAS.from_config(config)
+  assert backbone is None
+  batch = memory_data.make_example_batch(config, 2, seed=0,
+                                         feature_dim=model.video_encoder.feature_dim)
+  b, k, f = batch["codes"].shape
+  params = nn.unbox(jax.jit(lambda: model.init({"params": jax.random.key(0)}, batch))())["params"]
+  np.testing.assert_allclose(params["log_temperature"], math.log(0.07), rtol=1e-6)
+  # The beat embedding starts at zero (a pretrained decoder is unperturbed); give it weight.
+  params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (1, 64))
+
+  apply = jax.jit(lambda p, bt: model.apply({"params": p}, bt))
+  out = apply(params, batch)
+  s = f + k - 1
+  assert out["logits"].shape == (b, k, s, 64) and out["targets"].shape == (b, k, s)
+  assert out["target_mask"].shape == (k, s) and out["beat_logits"].shape == (b, f)
+  for name in ("music_embed", "video_embed"):
+    np.testing.assert_allclose(jnp.linalg.norm(out[name], axis=-1), 1.0, rtol=1e-5)
+  # Delay pattern: target slot (k, s) holds frame s - k of codebook k.
+  np.testing.assert_array_equal(out["targets"][:, 0, :f], batch["codes"][:, 0])
+  np.testing.assert_array_equal(out["targets"][:, k - 1, k - 1:], batch["codes"][:, k - 1])
+
+  # Changing the video beat at frame 10 changes nothing before decoder position 10 (causal)
+  # and changes position 10 itself: the curve is aligned with codebook 0 of frame 10.
+  bumped = dict(batch, video_beat=batch["video_beat"].copy())
+  bumped["video_beat"][:, 10] += 1.0
+  out2 = apply(params, bumped)
+  np.testing.assert_allclose(out2["logits"][:, :, :10], out["logits"][:, :, :10], atol=1e-6)
+  assert np.abs(out2["logits"][:, :, 10] - out["logits"][:, :, 10]).max() > 1e-4
+  np.testing.assert_allclose(out2["beat_logits"][:, :10], out["beat_logits"][:, :10], atol=1e-6)
+
+  cond = jax.jit(lambda p: model.apply({"params": p}, batch["features"], batch["frame_times"],
+                                       batch["frame_mask"], batch["video_beat"],
+                                       method=VMAS.encode_video))(params)
+  assert cond["memory"].shape[:2] == cond["memory_mask"].shape
+  assert cond["offsets"].shape == (b, f + k, 64)

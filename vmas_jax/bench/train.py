@@ -1,0 +1,92 @@
+"""`vmas bench train --config configs/small.py --steps N [--use-features] [--config.F=V ...]`
+
+Times the jitted train step on synthetic in-memory batches of the config's shapes (the input
+pipeline is not measured): compile time, median step time, audio tokens/s and, when the
+device's peak FLOP/s is known (GPU/TPU), MFU.  `--use-features` feeds pre-extracted frame
+features so the frame backbone does not run (the efficient training mode).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jax
+import numpy as np
+
+
+def add_arguments(parser) -> None:
+  parser.add_argument("--config", default="configs/small.py")
+  parser.add_argument("--steps", type=int, default=20, help="timed steps (after 2 warm-up)")
+  parser.add_argument("--batch-size", type=int, default=0, help="global batch (0: config's)")
+  parser.add_argument("--use-features", action="store_true",
+                      help="pre-extracted frame features instead of frames")
+
+
+def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
+  """Run `warmup + steps` train steps on one fixed synthetic batch; return the figures."""
+  from vmas_jax.sharding import make_mesh
+  from vmas_jax.train import memory_data, metrics as M, state as S
+  from vmas_jax.train.loop import build_model, _feature_dim
+  from vmas_jax.train.step import make_train_step
+
+  if model is None:
+    model, _ = build_model(config)
+  mesh = make_mesh(config.mesh_shape)
+  rules = S.rules_from_config(config)
+  bsh = S.batch_sharding(mesh, rules)
+  gb = config.data.global_batch_size
+  local = memory_data.make_example_batch(config, gb // jax.process_count(), config.seed,
+                                         start=jax.process_index() * gb,
+                                         feature_dim=_feature_dim(model))
+  example = {k: jax.ShapeDtypeStruct((gb,) + v.shape[1:], v.dtype) for k, v in local.items()}
+  tx, schedule = S.make_optimizer(config.optim, max(config.total_steps, warmup + steps))
+  t0 = time.perf_counter()
+  state, shardings = S.init_train_state(model, tx, example, mesh, rules, config.seed)
+  jax.block_until_ready(state)
+  init_s = time.perf_counter() - t0
+  step_fn = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
+  batch = S.to_global_batch(local, bsh)
+
+  t0 = time.perf_counter()
+  state, m = step_fn(state, batch)
+  jax.block_until_ready(m)
+  compile_s = time.perf_counter() - t0
+  for _ in range(warmup - 1):
+    state, m = step_fn(state, batch)
+  jax.block_until_ready(m)
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    state, m = step_fn(state, batch)
+    jax.block_until_ready(m)
+    times.append(time.perf_counter() - t0)
+
+  step_s = float(np.median(times))
+  k, f = example["codes"].shape[1:]
+  n_params = S.num_params(state["params"])
+  flops = M.model_flops_per_step(n_params, gb * (f + k - 1), config.decoder.num_layers,
+                                 config.decoder.d_model, f + k - 1)
+  peak = M.peak_flops()
+  util = M.mfu(flops, step_s, jax.device_count(), peak)
+  return {"device": jax.devices()[0].device_kind, "devices": jax.device_count(),
+          "params": n_params, "global_batch": gb, "audio_tokens_per_step": gb * k * f,
+          "init_s": round(init_s, 3), "first_step_s (compile)": round(compile_s, 3),
+          "step_s_median": step_s, "step_s_min": float(np.min(times)),
+          "tokens_per_s": gb * k * f / step_s, "model_tflops_per_step": flops / 1e12,
+          "mfu": util, "loss": float(jax.device_get(m["loss"]))}
+
+
+def run(args) -> int:
+  from vmas_jax.config_utils import load_config
+  config = load_config(args.config, args.config_overrides)
+  if args.batch_size:
+    config.data.global_batch_size = args.batch_size
+  if args.use_features:
+    config.video.use_features = True
+    config.data.frames_format = "features"
+  result = benchmark(config, args.steps)
+  for key, value in result.items():
+    print(f"{key:>26}: {value}")
+  print(json.dumps(result))
+  return 0

@@ -1,0 +1,93 @@
+"""The VMAS training objective (DESIGN §2.4).
+
+  L = L_ar + contrastive_weight * L_con + beat_weight * L_beat
+
+All functions are pure, take global (possibly sharded) arrays and compute in fp32.  Under
+`jax.jit` with a batch sharded over devices the arrays here are still the *global* batch, so
+the contrastive similarity matrix [B, B] spans every clip of every data shard: XLA inserts the
+gathers; nothing here may reshape the batch axis into per-shard pieces.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def ar_loss(logits: Array, targets: Array, mask: Array) -> tuple[Array, dict[str, Array]]:
+  """Cross-entropy over the valid delay-pattern slots, per codebook, averaged over codebooks.
+
+  logits [B, K, S, V], targets [B, K, S] int, mask [B, K, S] or [K, S] bool (True = scored).
+  Returns (loss, {"ce_k": [K], "acc_k": [K]}): each codebook's mean over its own valid slots,
+  so codebooks with more empty delay slots weigh the same as the others.
+  """
+  logits = logits.astype(jnp.float32)
+  valid = jnp.broadcast_to(mask, targets.shape)
+  # Empty slots hold the special id (== V, outside the logits): clip, then select them away
+  # (an out-of-range gather would give NaN, and NaN * 0 is NaN).
+  safe = jnp.clip(targets, 0, logits.shape[-1] - 1).astype(jnp.int32)
+  logp = jax.nn.log_softmax(logits, axis=-1)
+  nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+  correct = jnp.argmax(logits, axis=-1) == targets
+  count = jnp.maximum(valid.sum(axis=(0, 2)).astype(jnp.float32), 1.0)  # [K]
+  ce_k = jnp.where(valid, nll, 0.0).sum(axis=(0, 2)) / count
+  acc_k = jnp.where(valid & correct, 1.0, 0.0).sum(axis=(0, 2)) / count
+  return ce_k.mean(), {"ce_k": ce_k, "acc_k": acc_k}
+
+
+def contrastive_loss(music: Array, video: Array, log_temperature: Array
+                     ) -> tuple[Array, dict[str, Array]]:
+  """Symmetric InfoNCE between L2-normalised embeddings; negatives = the rest of the batch.
+
+  music, video [B, E] (already normalised), log_temperature scalar (temperature = exp).
+  Row i of each is a positive pair.  Returns (loss, {"acc": retrieval accuracy averaged over
+  both directions, "temperature"}).
+  """
+  music = music.astype(jnp.float32)
+  video = video.astype(jnp.float32)
+  temperature = jnp.exp(log_temperature.astype(jnp.float32))
+  sim = music @ video.T / temperature  # [B, B]: music i vs video j
+  labels = jnp.arange(sim.shape[0])
+  m2v = -jnp.take_along_axis(jax.nn.log_softmax(sim, axis=1), labels[:, None], axis=1).mean()
+  v2m = -jnp.take_along_axis(jax.nn.log_softmax(sim, axis=0), labels[None, :], axis=0).mean()
+  acc = 0.5 * ((jnp.argmax(sim, axis=1) == labels).mean()
+               + (jnp.argmax(sim, axis=0) == labels).mean())
+  return 0.5 * (m2v + v2m), {"acc": acc, "temperature": temperature}
+
+
+def beat_loss(logits: Array, targets: Array, mask: Array | None = None) -> Array:
+  """Binary cross-entropy with logits against a soft beat curve in [0, 1].
+
+  logits, targets [B, F]; mask [B, F] bool (None = all frames count).  Mean over valid frames.
+  """
+  x = logits.astype(jnp.float32)
+  y = targets.astype(jnp.float32)
+  # Stable form of -(y log σ(x) + (1 - y) log(1 - σ(x))).
+  bce = jnp.maximum(x, 0.0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x)))
+  if mask is None:
+    return bce.mean()
+  m = mask.astype(jnp.float32)
+  return (bce * m).sum() / jnp.maximum(m.sum(), 1.0)
+
+
+def vmas_loss(outputs: dict[str, Array], batch: dict[str, Array], loss_config
+              ) -> tuple[Array, dict[str, Array]]:
+  """The weighted total from the model's outputs (see `VMAS.__call__`).
+
+  outputs: logits [B,K,S,V], targets [B,K,S], target_mask [K,S] or [B,K,S], music_embed [B,E],
+  video_embed [B,E], log_temperature [], beat_logits [B,F].  batch: music_beat [B,F].
+  Returns (total, metrics) where metrics hold every term and per-codebook accuracy.
+  """
+  l_ar, ar = ar_loss(outputs["logits"], outputs["targets"], outputs["target_mask"])
+  l_con, con = contrastive_loss(outputs["music_embed"], outputs["video_embed"],
+                                outputs["log_temperature"])
+  l_beat = beat_loss(outputs["beat_logits"], batch["music_beat"], outputs.get("beat_mask"))
+  total = l_ar + loss_config.contrastive_weight * l_con + loss_config.beat_weight * l_beat
+  metrics = {"loss": total, "loss_ar": l_ar, "loss_contrastive": l_con, "loss_beat": l_beat,
+             "contrastive_acc": con["acc"], "temperature": con["temperature"]}
+  for k in range(ar["acc_k"].shape[0]):
+    metrics[f"acc_cb{k}"] = ar["acc_k"][k]
+    metrics[f"ce_cb{k}"] = ar["ce_k"][k]
+  return total, metrics

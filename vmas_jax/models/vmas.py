@@ -1,0 +1,137 @@
+"""The full VMAS model: temporal video encoder -> MusicGen-style decoder, plus alignment heads.
+
+  video (frames | features) --TemporalVideoEncoder--> tokens [B, T*P, D]  (cross-attn memory)
+                                                  \\-> global_embed [B, E] -> proj -> L2 norm
+  video_beat [B, F] -> linear(scalar) + learned vector -> added to decoder input position f
+  codes [B, K, F] -> delay pattern -> teacher-forced decoder -> logits [B, K, S, V]
+                                                           \\-> hidden [B, S, D]
+        hidden -> masked mean -> proj -> L2 norm   (music embedding, contrastive)
+        hidden -> beat head -> logits [B, F]        (music beat prediction)
+
+Delay layout (see `delay_pattern`): tokens [B, K, F + K]; the decoder reads positions
+0..F+K-2 and predicts positions 1..F+K-1.  Input position f is where codebook 0 of frame f is
+predicted, so the beat curve's frame f is added there and the beat head reads it there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from vmas_jax.layers import Dense
+from vmas_jax.models import delay_pattern
+from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
+
+
+def _l2_normalize(x, eps: float = 1e-12):
+  """x / max(||x||, eps) over the last axis, in fp32."""
+  x = x.astype(jnp.float32)
+  return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), eps * eps))
+
+
+class VMAS(nn.Module):
+  """`__call__(batch, *, deterministic) -> outputs` for `vmas_jax.losses.vmas_loss`.
+
+  batch follows the training-batch contract: codes [B,K,F], frames [B,T,H,W,3] uint8 or
+  features [B,T,P,Df], frame_times [B,T], frame_mask [B,T], video_beat [B,F].
+  Uses the "cond" RNG for condition dropout when not deterministic.
+  """
+  decoder_config: DecoderConfig
+  video_encoder: nn.Module  # vmas_jax.models.video_encoder.TemporalVideoEncoder
+  contrastive_dim: int = 512
+  temperature_init: float = 0.07
+  min_temperature: float = 0.01
+  beat_conditioning: bool = True
+  cond_dropout: float = 0.1
+
+  @classmethod
+  def from_config(cls, config, *, load_weights: bool = True) -> tuple["VMAS", Any]:
+    """(VMAS, backbone variables or None) from the whole config tree.
+
+    Imported backbone weights go into the initialised params with `with_backbone_params`.
+    """
+    from vmas_jax.models.video_encoder import video_encoder_from_config
+    dec = DecoderConfig.from_config(config.decoder)
+    encoder, backbone_vars = video_encoder_from_config(
+        config.video, out_dim=dec.d_model, embed_dim=config.model.contrastive_dim,
+        load_weights=load_weights)
+    model = cls(decoder_config=dec, video_encoder=encoder,
+                contrastive_dim=config.model.contrastive_dim,
+                temperature_init=config.model.temperature_init,
+                beat_conditioning=config.model.beat_conditioning,
+                cond_dropout=config.decoder.cond_dropout)
+    return model, backbone_vars
+
+  def setup(self):
+    d = self.decoder_config.d_model
+    self.decoder = MusicDecoder(self.decoder_config)
+    # Zero-initialised, so a pretrained decoder starts out unperturbed by beat conditioning.
+    self.beat_embed = Dense(d, ("norm",), ("embed",), kernel_init=nn.initializers.zeros_init(),
+                            name="beat_embed")
+    self.music_proj = Dense(self.contrastive_dim, ("embed",), ("mlp",), name="music_proj")
+    self.video_proj = Dense(self.contrastive_dim, ("embed",), ("mlp",), name="video_proj")
+    self.beat_head = Dense(1, ("embed",), ("norm",), name="beat_head")
+    self.log_temperature = self.param(
+        "log_temperature",
+        nn.with_logical_partitioning(nn.initializers.constant(math.log(self.temperature_init)),
+                                     ()), ())
+
+  def _video_input(self, batch):
+    return batch["features"] if "features" in batch else batch["frames"]
+
+  def beat_offsets(self, video_beat, length: int):
+    """video_beat [B, F] -> input offsets [B, length, D] (zeros past frame F-1)."""
+    b, f = video_beat.shape
+    curve = jnp.zeros((b, length), jnp.float32).at[:, :min(f, length)].set(
+        video_beat[:, :length].astype(jnp.float32))
+    return self.beat_embed(curve[..., None])
+
+  def encode_video(self, video, frame_times, frame_mask, video_beat=None, length=None, *,
+                   deterministic: bool = True):
+    """Conditioning for generation.
+
+    video: frames [B,T,H,W,3] uint8 or features [B,T,P,Df]; video_beat [B, F].
+    Returns dict(memory [B, M, D], memory_mask [B, M], offsets [B, length, D] | None,
+    video_embed [B, C] (normalised)); length defaults to F + K (every delayed position).
+    """
+    out = self.video_encoder(video, frame_times, frame_mask, deterministic=deterministic)
+    offsets = None
+    if self.beat_conditioning and video_beat is not None:
+      length = video_beat.shape[1] + self.decoder_config.num_codebooks if length is None else length
+      offsets = self.beat_offsets(video_beat, length)
+    return dict(memory=out["tokens"], memory_mask=out["token_mask"], offsets=offsets,
+                video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
+
+  def __call__(self, batch, *, deterministic: bool = True):
+    codes = batch["codes"]
+    b, k, f = codes.shape
+    cfg = self.decoder_config
+    tokens = delay_pattern.build(codes, cfg.vocab_size)  # [B, K, F + K]
+    inputs, targets = tokens[:, :, :-1], tokens[:, :, 1:]
+    target_mask = jnp.asarray(delay_pattern.valid_mask(k, f + k)[:, 1:])  # [K, S]
+    s = f + k - 1
+
+    cond = self.encode_video(self._video_input(batch), batch["frame_times"], batch["frame_mask"],
+                             batch.get("video_beat"), s, deterministic=deterministic)
+    drop = None
+    if not deterministic and self.cond_dropout > 0:
+      drop = jax.random.bernoulli(self.make_rng("cond"), self.cond_dropout, (b,))
+    offsets = cond["offsets"]
+    if offsets is not None and drop is not None:
+      offsets = jnp.where(drop[:, None, None], 0.0, offsets)  # unconditional rows: no beats
+    logits, hidden = self.decoder(inputs, cond["memory"], cond["memory_mask"],
+                                  input_offsets=offsets, drop_condition=drop,
+                                  deterministic=deterministic, return_hidden=True)
+
+    pos_mask = target_mask.any(0).astype(jnp.float32)  # [S]: positions with any scored slot
+    pooled = (hidden.astype(jnp.float32) * pos_mask[None, :, None]).sum(1) / pos_mask.sum()
+    beat_logits = self.beat_head(hidden)[..., 0][:, :f].astype(jnp.float32)
+    log_t = jnp.maximum(self.log_temperature, math.log(self.min_temperature))
+    return {"logits": logits, "targets": targets, "target_mask": target_mask,
+            "music_embed": _l2_normalize(self.music_proj(pooled)),
+            "video_embed": cond["video_embed"], "log_temperature": log_t,
+            "beat_logits": beat_logits}

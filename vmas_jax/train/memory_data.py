@@ -1,0 +1,92 @@
+"""Synthetic in-memory batches with the training-batch contract (notes: batch.md).
+
+Used by `vmas bench train` (so the input pipeline is not what is measured), by the tests of
+the training system, and as the iterator-state reference: any iterator the loop consumes has
+`__next__() -> dict of numpy [B_local, ...]`, `get_state() -> JSON-able dict`, `set_state(d)`.
+Example `i` is a pure function of (seed, i), so the order is exact across restarts and the
+global batch is the same whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def batch_geometry(config, feature_dim: int | None = None) -> dict[str, int]:
+  """Sizes of one clip: K codebooks, F codec frames, T video frames, H, P, Df.
+
+  feature_dim: the frame backbone's width (pre-extracted features); default config value.
+  """
+  v = config.video
+  return dict(K=config.codec.num_codebooks,
+              F=int(round(config.data.clip_seconds * config.codec.frame_rate)),
+              T=int(round(config.data.clip_seconds * v.video_fps)), H=v.image_size,
+              P=v.tokens_per_frame,
+              Df=int(feature_dim or v.get("feature_dim", v.temporal_dim)))
+
+
+def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
+                       feature_dim: int | None = None) -> dict[str, np.ndarray]:
+  """Batch of examples start..start+batch_size-1 (each from its own RNG stream)."""
+  g = batch_geometry(config, feature_dim)
+  use_features = config.data.frames_format == "features" or config.video.use_features
+  rows = []
+  for i in range(start, start + batch_size):
+    rng = np.random.default_rng([seed, i])
+    ex = {"codes": rng.integers(0, config.codec.codebook_size, (g["K"], g["F"]), dtype=np.int32)}
+    if use_features:
+      ex["features"] = rng.standard_normal((g["T"], g["P"], g["Df"]), dtype=np.float32)
+    else:
+      ex["frames"] = rng.integers(0, 256, (g["T"], g["H"], g["H"], 3), dtype=np.uint8)
+    ex["frame_times"] = (np.arange(g["T"]) / config.video.video_fps).astype(np.float32)
+    ex["frame_mask"] = np.ones((g["T"],), bool)
+    ex["video_beat"] = rng.random(g["F"], dtype=np.float32)
+    # A music beat target that follows the video beat, so the beat head has something to learn.
+    ex["music_beat"] = (ex["video_beat"] > 0.8).astype(np.float32)
+    rows.append(ex)
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
+class InMemoryIterator:
+  """Endless synthetic batches; this process's slice of each global batch.
+
+  num_examples > 0 cycles over that many examples (a small fixed dataset, e.g. to overfit);
+  0 draws fresh examples forever.
+  """
+
+  def __init__(self, config, *, process_index: int = 0, process_count: int = 1,
+               num_examples: int = 0, seed: int | None = None, feature_dim: int | None = None):
+    self.config = config
+    self.feature_dim = feature_dim
+    self.global_batch = config.data.global_batch_size
+    if self.global_batch % process_count:
+      raise ValueError(f"global_batch_size {self.global_batch} is not divisible by "
+                       f"{process_count} processes")
+    self.local_batch = self.global_batch // process_count
+    self.process_index = process_index
+    self.num_examples = num_examples
+    self.seed = config.data.shuffle_seed if seed is None else seed
+    self._step = 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    start = self._step * self.global_batch + self.process_index * self.local_batch
+    if self.num_examples:
+      idx = [(start + j) % self.num_examples for j in range(self.local_batch)]
+      parts = [make_example_batch(self.config, 1, self.seed, i, self.feature_dim) for i in idx]
+      batch = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    else:
+      batch = make_example_batch(self.config, self.local_batch, self.seed, start,
+                                 self.feature_dim)
+    self._step += 1
+    return batch
+
+  def get_state(self) -> dict:
+    return {"step": self._step, "seed": self.seed, "num_examples": self.num_examples}
+
+  def set_state(self, state: dict) -> None:
+    if state["seed"] != self.seed or state["num_examples"] != self.num_examples:
+      raise ValueError(f"iterator state {state} was saved by a different synthetic dataset")
+    self._step = int(state["step"])
