@@ -89,3 +89,23 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       top_k=250, top_p=0.0, temperature=1.0, guidance_scale=3.0,
       window_seconds=10.0, overlap_seconds=2.0, best_of=1))
   return c
+
+
+def tiny_config() -> ml_collections.ConfigDict:
+  """Every part shrunk so a laptop CPU trains it in seconds, with no downloads: a random tiny
+  codec and frame backbone and a synthetic dataset built on first use (`configs/tiny.py`)."""
+  c = base_config("tiny")
+  c.total_steps = 50
+  c.checkpoint_every = 25
+  c.log_every = 5
+  c.codec.hf_path = ""
+  c.codec.arch = "tiny"
+  c.decoder.dtype = "float32"
+  c.decoder.max_positions = 512
+  c.video.update(dict(backbone="tiny_vit", backbone_path="", image_size=32, video_fps=4.0,
+                      chunk_size=8, temporal_layers=1, temporal_dim=32, temporal_heads=2,
+                      temporal_mlp=64, dtype="float32"))
+  c.model.contrastive_dim = 32
+  c.optim.update(dict(learning_rate=1e-3, warmup_steps=5))
+  c.data.update(dict(synthetic_examples=16, clip_seconds=2.0, global_batch_size=4))
+  return c

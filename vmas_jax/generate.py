@@ -32,7 +32,8 @@ from vmas_jax.eval.beat_metrics import beat_alignment
 class Window:
   start: float                 # seconds in the video
   frames: int                  # codec frames this window adds to the output
-  video_beat_times: np.ndarray
+  video_beat: np.ndarray       # float32 [frames]: the video beat curve of those frames
+  video_beat_times: np.ndarray # seconds in the video
   score: dict
 
 
@@ -45,18 +46,29 @@ class Result:
   wav_path: Path | None = None
   video_path: Path | None = None
 
+  @property
+  def video_beat(self) -> np.ndarray:
+    """float32 [F]: the video beat curve the music was conditioned on, frame by frame."""
+    return np.concatenate([w.video_beat for w in self.windows])
+
 
 class MusicVideoPipeline:
   """A trained VMAS model + codec, ready to score videos."""
 
   def __init__(self, config, params, codec=None):
-    from vmas_jax.models.codec import make_codec
+    from vmas_jax.models.codec import jitted_codec, make_codec
     from vmas_jax.models.vmas import VMAS
     self.config = config
     self.model, _ = VMAS.from_config(config, load_weights=False)
     self.params = params
     self.codec, self.codec_vars = codec if codec is not None else make_codec(config.codec)
+    self._decode_audio = jitted_codec(self.codec.config, self.codec.dtype)[1]
     self.settings = clips.clip_settings(config)
+    k = self.model.decoder_config.num_codebooks
+    # One compilation per input shape for the video side and the reranking forward pass.
+    self._encode_video = jax.jit(lambda p, v, t, m, c: self.model.apply(
+        {"params": p}, v, t, m, c, c.shape[1] + k, method="encode_video"))
+    self._embeddings = jax.jit(lambda p, batch: self.model.apply({"params": p}, batch))
 
   @classmethod
   def from_workdir(cls, workdir, step: int | None = None, config=None) -> "MusicVideoPipeline":
@@ -86,10 +98,7 @@ class MusicVideoPipeline:
     return video, rel, mask, np.asarray(curve, np.float32)
 
   def _condition(self, video, times, mask, curve):
-    k = self.model.decoder_config.num_codebooks
-    return self.model.apply(
-        {"params": self.params}, video[None], times[None], mask[None], curve[None],
-        curve.shape[0] + k, method="encode_video")
+    return self._encode_video(self.params, video[None], times[None], mask[None], curve[None])
 
   def _similarity(self, video, times, mask, curve, codes):
     """Cosine similarity of each candidate's music embedding with the video's: [N]."""
@@ -98,7 +107,7 @@ class MusicVideoPipeline:
     key = "features" if self.settings["frames_format"] == "features" else "frames"
     batch = {"codes": jnp.asarray(codes), key: tile(video), "frame_times": tile(times),
              "frame_mask": tile(mask), "video_beat": tile(curve)}
-    out = self.model.apply({"params": self.params}, batch)
+    out = self._embeddings(self.params, batch)
     return np.asarray(jnp.sum(out["music_embed"] * out["video_embed"], -1))
 
   # -- generation ---------------------------------------------------------------------------
@@ -147,9 +156,10 @@ class MusicVideoPipeline:
       new = cand[pick][:, done - first:]
       codes = np.concatenate([codes, new], axis=1)
       windows.append(Window(start=start, frames=new.shape[1],
+                            video_beat=curve[curve.shape[0] - new.shape[1]:],
                             video_beat_times=beats.beat_times(curve, fr) + start, score=score))
     codes = codes[:, :total_frames]
-    wav = np.asarray(self.codec.apply(self.codec_vars, jnp.asarray(codes[None]), method="decode"))
+    wav = np.asarray(self._decode_audio(self.codec_vars, jnp.asarray(codes[None])))
     wav = wav[0, : int(round(total * s["sample_rate"]))]
     return Result(wav=wav.astype(np.float32), sample_rate=s["sample_rate"], codes=codes,
                   windows=windows)
@@ -161,7 +171,7 @@ class MusicVideoPipeline:
     s = self.settings
     sims = self._similarity(video, times, mask, curve, cand)
     vbeats = beats.beat_times(curve, s["frame_rate"])
-    wavs = np.asarray(self.codec.apply(self.codec_vars, jnp.asarray(cand), method="decode"))
+    wavs = np.asarray(self._decode_audio(self.codec_vars, jnp.asarray(cand)))
     bas = np.array([beat_alignment(beats.music_beat_curve(w, s["sample_rate"], cand.shape[-1],
                                                           frame_rate=s["frame_rate"])[1], vbeats)
                     for w in wavs])

@@ -60,14 +60,7 @@ def make_data_iterator(config, feature_dim: int | None = None):
       num_examples=config.data.get("memory_examples", 0), feature_dim=feature_dim)
   if config.data.get("source", "pipeline") == "memory":
     return memory()
-  try:
-    import vmas_jax.data.pipeline as pipeline
-  except ModuleNotFoundError as e:
-    if e.name != "vmas_jax.data.pipeline":
-      raise
-    log.warning("vmas_jax.data.pipeline is not available; training on in-memory synthetic "
-                "batches")
-    return memory()
+  from vmas_jax.data import pipeline
   pipeline.ensure_dataset(config)
   return pipeline.make_train_iterator(config)
 
@@ -123,6 +116,8 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
   workdir = epath.Path(workdir)  # local path or gs://
   workdir.mkdir(parents=True, exist_ok=True)
   pid = jax.process_index()
+  if pid == 0:  # what generation and evaluation rebuild the model from
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
   # -- Mesh and rules
   mesh = make_mesh(config.mesh_shape)
