@@ -16,16 +16,8 @@ from vmas_jax.convert.encodec import import_audiocraft  # noqa: E402
 from vmas_jax.models.codec import EncodecConfig, jitted_codec  # noqa: E402
 from vmas_jax.models.codec_init import codebooks_from_latents, probe_signal  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-
-@pytest.fixture(autouse=True)
-def _torch_one_thread():
-  # The reference models are small; torch's thread pool spinning on 2 shared cores costs
-  # seconds per call, one thread costs milliseconds.
-  n = torch.get_num_threads()
-  torch.set_num_threads(1)
-  yield
-  torch.set_num_threads(n)
 
 def _hf_model(tmp_path, cfg: EncodecConfig, seed=0):
   """A random HF EncodecModel of `cfg`'s architecture, saved with `save_pretrained`."""

@@ -13,16 +13,8 @@ from vmas_jax.cli import main  # noqa: E402
 from vmas_jax.convert import from_hf, load_converted  # noqa: E402
 from vmas_jax.models.codec import EncodecConfig, EncodecModel  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-
-@pytest.fixture(autouse=True)
-def _torch_one_thread():
-  # The reference models are small; torch's thread pool spinning on 2 shared cores costs
-  # seconds per call, one thread costs milliseconds.
-  n = torch.get_num_threads()
-  torch.set_num_threads(1)
-  yield
-  torch.set_num_threads(n)
 
 def _save_tiny_hf(path):
   torch.manual_seed(0)
