@@ -107,7 +107,7 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
 
   def run(variables, memory, memory_mask, rng, temperature, top_p, guidance, prompt, offsets):
     params = variables["params"]
-    if config.scan_layers:
+    if "layers" in params:  # scan layout: slicing copies every weight once per call
       params = _unstack(params, config.num_layers)
     # Cast matrices to the compute dtype once, outside the loop (decoding is bound by
     # reading weights); norms and the null memory stay fp32.
@@ -161,7 +161,10 @@ def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int,
              guidance_scale: float = 1.0, prompt_codes=None, input_offsets=None):
   """Sample codes [B, K, num_frames] int32 conditioned on memory [B, M, D].
 
-  params: the decoder's variables (`{"params": ...}`) or its params.
+  params: the decoder's variables (`{"params": ...}`) or its params, in the scan layout
+  (`layers/...`) or the unrolled one (`layers_i/...`, see `music_decoder.unstack_layers`).
+  For repeated calls pass the unrolled layout: the scan layout is unstacked (all weights
+  copied) inside every call.
   memory_mask: [B, M] bool or None.  guidance_scale > 1 turns on classifier-free guidance
   (unconditional rows use the learned null memory).  prompt_codes [B, K, P] (P <= num_frames)
   are continued from and returned unchanged as the first P frames.  input_offsets
