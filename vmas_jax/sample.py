@@ -126,6 +126,9 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
       mask = jnp.concatenate([mask, jnp.ones_like(mask)])
     offsets = None if offsets is None else tile(offsets)
     cache = empty_cache(config, rows * b, t, mask)
+    # per-layer buffers: attention then reads each layer's K/V without slicing (copying) it
+    layer_zeros = [jnp.zeros(cache["k"].shape[1:], cache["k"].dtype)] * config.num_layers
+    cache = dict(cache, k=layer_zeros, v=layer_zeros)
 
     # prefill: positions 0..n_prompt are known for every codebook
     n0 = n_prompt + 1

@@ -12,6 +12,8 @@ The KV cache is a plain pytree (see `empty_cache`):
   {"k", "v": [L, B, H, T, Dh] self-attention keys/values,
    "ck", "cv": [L, B, H, M, Dh] cross-attention keys/values (computed once, on prefill),
   heads before positions, so that attention reads them without a per-step transpose.
+With unrolled layers the four buffers may instead be lists of L per-layer arrays (the
+sampler's choice: a slice of a stacked buffer is a copy on XLA CPU).
    "memory_mask": [B, M] bool}
 """
 
@@ -109,10 +111,13 @@ class DecoderBlock(nn.Module):
     read = (lambda a: a) if layer is None else (lambda a: a[layer])
 
     def write(buf, x, idx):
-      x = jnp.swapaxes(x, 1, 2).astype(buf.dtype)  # [B, S, H, Dh] -> cache layout [B, H, S, Dh]
+      x = jnp.swapaxes(x, 1, 2)  # [B, S, H, Dh] -> cache layout [B, H, S, Dh]
       if layer is None:
-        return jax.lax.dynamic_update_slice(buf, x, idx)
-      return jax.lax.dynamic_update_slice(buf, x[None], (layer,) + idx)
+        return jax.lax.dynamic_update_slice(buf, x.astype(buf.dtype), idx)
+      if isinstance(buf, list):  # per-layer buffers: reading one needs no slice (copy)
+        return buf[:layer] + [jax.lax.dynamic_update_slice(buf[layer], x.astype(buf[layer].dtype),
+                                                           idx)] + buf[layer + 1:]
+      return jax.lax.dynamic_update_slice(buf, x[None].astype(buf.dtype), (layer,) + idx)
 
     # causal self-attention, against the cache when there is one
     sa = attn("self_attn")
@@ -262,8 +267,11 @@ class MusicDecoder(nn.Module):
       if memory is None:
         raise ValueError("decode: the cache has no cross-attention keys yet; pass `memory`")
       memory, _ = self._condition(memory, None, drop_condition)
-      shape = (cfg.num_layers, memory.shape[0], cfg.num_heads, memory.shape[1], cfg.head_dim)
-      layer_cache["ck"] = layer_cache["cv"] = jnp.zeros(shape, cache["k"].dtype)
+      shape = (memory.shape[0], cfg.num_heads, memory.shape[1], cfg.head_dim)
+      if isinstance(cache["k"], list):
+        layer_cache["ck"] = layer_cache["cv"] = [jnp.zeros(shape, cache["k"][0].dtype)] * cfg.num_layers
+      else:
+        layer_cache["ck"] = layer_cache["cv"] = jnp.zeros((cfg.num_layers,) + shape, cache["k"].dtype)
     elif memory is not None:
       raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
     h = self._embed(tokens, index, input_offsets)
