@@ -142,18 +142,20 @@ class MLP(nn.Module):
 
 
 def dot_product_attention(q: Array, k: Array, v: Array, mask: Array | None = None,
-                          scale: float | None = None) -> Array:
+                          scale: float | None = None, kv_heads_first: bool = False) -> Array:
   """Softmax attention in fp32 logits.
 
-  q: [B, S, H, Dh], k/v: [B, M, H, Dh], mask: broadcastable to [B, H, S, M] (True = attend).
-  Returns [B, S, H, Dh] in q's dtype.
+  q: [B, S, H, Dh], k/v: [B, M, H, Dh] (or [B, H, M, Dh] with kv_heads_first, the layout
+  of a KV cache: attention then reads it without transposing), mask: broadcastable to
+  [B, H, S, M] (True = attend).  Returns [B, S, H, Dh] in q's dtype.
   """
   scale = q.shape[-1] ** -0.5 if scale is None else scale
-  logits = jnp.einsum("bshd,bmhd->bhsm", q, k, preferred_element_type=jnp.float32) * scale
+  kv = "bhmd" if kv_heads_first else "bmhd"
+  logits = jnp.einsum(f"bshd,{kv}->bhsm", q, k, preferred_element_type=jnp.float32) * scale
   if mask is not None:
     logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
   probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-  return jnp.einsum("bhsm,bmhd->bshd", probs, v)
+  return jnp.einsum(f"bhsm,{kv}->bshd", probs, v)
 
 
 def causal_mask(s: int, m: int | None = None, offset: int = 0) -> Array:
@@ -192,9 +194,13 @@ class MultiHeadAttention(nn.Module):
     """x [B, M, D] -> (k, v) each [B, M, H, Dh]."""
     return self.k_proj(x), self.v_proj(x)
 
-  def attend_out(self, q: Array, k: Array, v: Array, mask: Array | None = None) -> Array:
-    """Attention then output projection: [B, S, H, Dh] -> [B, S, D_out]."""
-    return self.out_proj(dot_product_attention(q, k, v, mask))
+  def attend_out(self, q: Array, k: Array, v: Array, mask: Array | None = None,
+                 kv_heads_first: bool = False) -> Array:
+    """Attention then output projection: [B, S, H, Dh] -> [B, S, D_out].
+
+    k/v: [B, M, H, Dh], or [B, H, M, Dh] with kv_heads_first.
+    """
+    return self.out_proj(dot_product_attention(q, k, v, mask, kv_heads_first=kv_heads_first))
 
   def __call__(self, x: Array, context: Array | None = None, mask: Array | None = None) -> Array:
     """x [B, S, D], context [B, M, D] (defaults to x) -> [B, S, D]."""

@@ -66,7 +66,8 @@ def run(args) -> int:
       max_position_embeddings=max(2048, args.frames + k), dropout=0.0, pad_token_id=v,
       bos_token_id=v, decoder_start_token_id=v)
   hf = MusicgenForCausalLM(hf_cfg).eval()
-  cfg = DecoderConfig.from_hf_config(hf_cfg.to_dict(), dtype=args.dtype)
+  # unrolled layer layout: the sampler would otherwise unstack (copy) all weights per call
+  cfg = DecoderConfig.from_hf_config(hf_cfg.to_dict(), dtype=args.dtype, scan_layers=False)
   module = MusicDecoder(cfg)
   variables = params_from_hf_state_dict({n: t.numpy() for n, t in hf.state_dict().items()}, cfg)
   variables = jax.device_put(variables)

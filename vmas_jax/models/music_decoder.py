@@ -9,8 +9,11 @@ Parameter layout (`scan_layers=True`): `layers/...` with a leading `layers` axis
 `scan_layers=False`: `layers_0/...`, `layers_1/...`.  `stack_layers`/`unstack_layers` convert.
 
 The KV cache is a plain pytree (see `empty_cache`):
-  {"k", "v": [L, B, T, H, Dh] self-attention keys/values,
-   "ck", "cv": [L, B, M, H, Dh] cross-attention keys/values (computed once, on prefill),
+  {"k", "v": [L, B, H, T, Dh] self-attention keys/values,
+   "ck", "cv": [L, B, H, M, Dh] cross-attention keys/values (computed once, on prefill),
+  heads before positions, so that attention reads them without a per-step transpose.
+With unrolled layers the four buffers may instead be lists of L per-layer arrays (the
+sampler's choice: a slice of a stacked buffer is a copy on XLA CPU).
    "memory_mask": [B, M] bool}
 """
 
@@ -108,10 +111,13 @@ class DecoderBlock(nn.Module):
     read = (lambda a: a) if layer is None else (lambda a: a[layer])
 
     def write(buf, x, idx):
-      x = x.astype(buf.dtype)
+      x = jnp.swapaxes(x, 1, 2)  # [B, S, H, Dh] -> cache layout [B, H, S, Dh]
       if layer is None:
-        return jax.lax.dynamic_update_slice(buf, x, idx)
-      return jax.lax.dynamic_update_slice(buf, x[None], (layer,) + idx)
+        return jax.lax.dynamic_update_slice(buf, x.astype(buf.dtype), idx)
+      if isinstance(buf, list):  # per-layer buffers: reading one needs no slice (copy)
+        return buf[:layer] + [jax.lax.dynamic_update_slice(buf[layer], x.astype(buf[layer].dtype),
+                                                           idx)] + buf[layer + 1:]
+      return jax.lax.dynamic_update_slice(buf, x[None].astype(buf.dtype), (layer,) + idx)
 
     # causal self-attention, against the cache when there is one
     sa = attn("self_attn")
@@ -120,10 +126,11 @@ class DecoderBlock(nn.Module):
     if cache is None:
       mask = layers.causal_mask(s)
     else:
-      k_all, v_all = write(cache["k"], k, (0, index, 0, 0)), write(cache["v"], v, (0, index, 0, 0))
+      k_all, v_all = write(cache["k"], k, (0, 0, index, 0)), write(cache["v"], v, (0, 0, index, 0))
       k, v = read(k_all), read(v_all)
-      mask = layers.causal_mask(s, k.shape[1], offset=index)
-    h = h + residual(sa.attend_out(q, k.astype(q.dtype), v.astype(q.dtype), mask))
+      mask = layers.causal_mask(s, k.shape[2], offset=index)
+    h = h + residual(sa.attend_out(q, k.astype(q.dtype), v.astype(q.dtype), mask,
+                                   kv_heads_first=cache is not None))
     # cross-attention to the memory; K/V are projected when memory is given (training,
     # prefill) and read from the cache otherwise
     ca = attn("encoder_attn")
@@ -132,11 +139,13 @@ class DecoderBlock(nn.Module):
       ck, cv = ca.project_kv(memory)
       if cache is not None:
         ck_all, cv_all = write(cache["ck"], ck, (0, 0, 0, 0)), write(cache["cv"], cv, (0, 0, 0, 0))
+        ck, cv = read(ck_all), read(cv_all)
     else:
       ck_all, cv_all = cache["ck"], cache["cv"]
       ck, cv = read(ck_all), read(cv_all)
     cmask = None if memory_mask is None else memory_mask[:, None, None, :]
-    h = h + residual(ca.attend_out(ca.project_q(x), ck.astype(x.dtype), cv.astype(x.dtype), cmask))
+    h = h + residual(ca.attend_out(ca.project_q(x), ck.astype(x.dtype), cv.astype(x.dtype), cmask,
+                                   kv_heads_first=cache is not None))
     # feed-forward
     x = norm("final_layer_norm")(h)
     h = h + residual(layers.MLP(cfg.ffn_dim, cfg.activation, use_bias=False, name="mlp", **kw)(x))
@@ -219,7 +228,10 @@ class MusicDecoder(nn.Module):
   def _heads(self, h):
     """h [B, S, D] -> logits [B, K, S, V] in fp32."""
     w = self.lm_heads.astype(h.dtype)
-    return jnp.einsum("bsd,kdv->bksv", h, w, preferred_element_type=jnp.float32)
+    # One [D, V] matmul per codebook: a single einsum over k makes XLA CPU transpose the
+    # whole [K, D, V] head matrix (32 MB at musicgen-small) on every decoding step.
+    return jnp.stack([jnp.einsum("bsd,dv->bsv", h, w[k], preferred_element_type=jnp.float32)
+                      for k in range(w.shape[0])], axis=1)
 
   # -- public
 
@@ -255,8 +267,11 @@ class MusicDecoder(nn.Module):
       if memory is None:
         raise ValueError("decode: the cache has no cross-attention keys yet; pass `memory`")
       memory, _ = self._condition(memory, None, drop_condition)
-      shape = (cfg.num_layers,) + memory.shape[:2] + (cfg.num_heads, cfg.head_dim)
-      layer_cache["ck"] = layer_cache["cv"] = jnp.zeros(shape, cache["k"].dtype)
+      shape = (memory.shape[0], cfg.num_heads, memory.shape[1], cfg.head_dim)
+      if isinstance(cache["k"], list):
+        layer_cache["ck"] = layer_cache["cv"] = [jnp.zeros(shape, cache["k"][0].dtype)] * cfg.num_layers
+      else:
+        layer_cache["ck"] = layer_cache["cv"] = jnp.zeros((cfg.num_layers,) + shape, cache["k"].dtype)
     elif memory is not None:
       raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
     h = self._embed(tokens, index, input_offsets)
@@ -273,7 +288,7 @@ def empty_cache(config: DecoderConfig, batch: int, max_length: int, memory_mask,
   it all True).
   """
   dtype = jnp.dtype(config.dtype if dtype is None else dtype)
-  shape = (config.num_layers, batch, max_length, config.num_heads, config.head_dim)
+  shape = (config.num_layers, batch, config.num_heads, max_length, config.head_dim)
   return dict(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
               memory_mask=jnp.asarray(memory_mask, bool))
 
