@@ -116,6 +116,24 @@ def test_sampling_is_deterministic_per_seed_and_self_consistent(hf_and_ours):
   np.testing.assert_array_equal(pred[:, valid], np.asarray(tokens)[:, :, 1:][:, valid])
 
 
+def test_guidance_offsets_condition_only_the_conditional_rows(hf_and_ours):
+  """Greedy CFG == argmax of uncond + g (cond - uncond), teacher-forced, where only the
+  conditional forward sees the offsets (the unconditional one: null memory, no offsets)."""
+  _, module, variables = hf_and_ours
+  rs = np.random.RandomState(5)
+  memory = rs.randn(2, 5, D).astype(np.float32)
+  offsets = rs.randn(2, 12 + K, D).astype(np.float32)
+  g = np.asarray(sample.generate(module, variables, memory, None, 12, jax.random.key(0), top_k=1,
+                                 guidance_scale=3.0, input_offsets=offsets))
+  tokens = delay_pattern.build(g, V)[:, :, :-1]
+  fwd = jax.jit(module.apply)
+  cond = fwd(variables, tokens, memory, None, input_offsets=offsets[:, :-1])
+  uncond = fwd(variables, tokens, memory, None, drop_condition=np.ones(2, bool))
+  pred = np.asarray((uncond + (cond - uncond) * 3.0).argmax(-1))
+  valid = delay_pattern.valid_mask(K, 12 + K)[:, 1:]
+  np.testing.assert_array_equal(pred[:, valid], np.asarray(delay_pattern.build(g, V))[:, :, 1:][:, valid])
+
+
 def test_filter_logits_top_k_and_top_p():
   logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
   kept = lambda x: np.isfinite(np.asarray(x))[0].tolist()

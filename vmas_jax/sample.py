@@ -124,7 +124,9 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
     if use_cfg:
       drop = jnp.concatenate([jnp.zeros((b,), bool), jnp.ones((b,), bool)])
       mask = jnp.concatenate([mask, jnp.ones_like(mask)])
-    offsets = None if offsets is None else tile(offsets)
+    if offsets is not None and use_cfg:
+      # the unconditional rows get no beat conditioning either, as condition dropout trains them
+      offsets = jnp.concatenate([offsets, jnp.zeros_like(offsets)], axis=0)
     cache = empty_cache(config, rows * b, t, mask)
     # per-layer buffers: attention then reads each layer's K/V without slicing (copying) it
     layer_zeros = [jnp.zeros(cache["k"].shape[1:], cache["k"].dtype)] * config.num_layers
@@ -178,7 +180,8 @@ def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int,
   memory_mask: [B, M] bool or None.  guidance_scale > 1 turns on classifier-free guidance
   (unconditional rows use the learned null memory).  prompt_codes [B, K, P] (P <= num_frames)
   are continued from and returned unchanged as the first P frames.  input_offsets
-  [B, num_frames + K, D] are added to the input embeddings at each delayed position.
+  [B, num_frames + K, D] are added to the input embeddings at each delayed position of the
+  conditional rows (the unconditional guidance rows get none).
   The result depends only on the inputs and `rng`.
   """
   cfg = module.config
