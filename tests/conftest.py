@@ -1,4 +1,21 @@
+import os
+import tempfile
+
+import numpy as np
 import pytest
+
+# librosa compiles its beat tracker with numba `cache=True` into its own site-packages
+# folder; two processes compiling it at once (pytest-xdist workers) can leave a corrupt
+# cache there that segfaults every later run.  Each test process gets its own cache folder,
+# filled once before any test runs (the Beam/Grain worker processes it starts then only read).
+os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(
+    prefix=f"numba_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _numba_cache_filled():
+  from vmas_jax.beats import music_beat_curve
+  music_beat_curve(np.random.default_rng(0).standard_normal(32000).astype(np.float32), 32000, 50)
 
 
 @pytest.fixture
