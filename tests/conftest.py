@@ -1,21 +1,17 @@
-import os
-import tempfile
-
 import numpy as np
 import pytest
 
-# librosa compiles its beat tracker with numba `cache=True` into its own site-packages
-# folder; two processes compiling it at once (pytest-xdist workers) can leave a corrupt
-# cache there that segfaults every later run.  Each test process gets its own cache folder,
-# filled once before any test runs (the Beam/Grain worker processes it starts then only read).
-os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(
-    prefix=f"numba_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_"))
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _numba_cache_filled():
+def pytest_configure(config):
+  """Compile librosa's numba beat tracker once, in the main pytest process, before any
+  xdist worker starts: librosa caches it (numba `cache=True`), so the workers load it instead
+  of compiling it themselves; compiling it inside xdist workers has crashed them (SIGSEGV in
+  the freshly compiled gufunc), which no worker that loads the cached code has done."""
+  if hasattr(config, "workerinput"):  # an xdist worker: the main process did it already
+    return
   from vmas_jax.beats import music_beat_curve
-  music_beat_curve(np.random.default_rng(0).standard_normal(32000).astype(np.float32), 32000, 50)
+  wav = np.random.default_rng(0).standard_normal(32000).astype(np.float32)
+  music_beat_curve(wav, 32000, 50)
 
 
 @pytest.fixture
