@@ -22,11 +22,12 @@ SUBCOMMANDS = {
 }
 
 
-def _load(name: str):
+def load_optional(module: str):
+  """The module, or None when it does not exist (its own import errors still raise)."""
   try:
-    return importlib.import_module(f"vmas_jax.commands.{name}")
+    return importlib.import_module(module)
   except ModuleNotFoundError as e:
-    if e.name == f"vmas_jax.commands.{name}":
+    if e.name == module:
       return None
     raise
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
   sub = parser.add_subparsers(dest="command", metavar="COMMAND")
   for name, help_text in SUBCOMMANDS.items():
     p = sub.add_parser(name, help=help_text, description=help_text)
-    mod = _load(name)
+    mod = load_optional(f"vmas_jax.commands.{name}")
     if mod is not None:
       mod.add_arguments(p)
     else:

@@ -5,8 +5,9 @@ Each benchmark lives in `vmas_jax.bench.<name>` with `add_arguments(parser)` and
 
 from __future__ import annotations
 
-import importlib
 import sys
+
+from vmas_jax.cli import load_optional
 
 BENCHMARKS = {
     "codec": "EnCodec encode+decode time",
@@ -17,20 +18,11 @@ BENCHMARKS = {
 }
 
 
-def _load(name):
-  try:
-    return importlib.import_module(f"vmas_jax.bench.{name}")
-  except ModuleNotFoundError as e:
-    if e.name == f"vmas_jax.bench.{name}":
-      return None
-    raise
-
-
 def add_arguments(parser):
   sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
   for name, help_text in BENCHMARKS.items():
     p = sub.add_parser(name, help=help_text, description=help_text)
-    mod = _load(name)
+    mod = load_optional(f"vmas_jax.bench.{name}")
     if mod is not None:
       mod.add_arguments(p)
     p.set_defaults(_bench=mod, _bench_name=name)

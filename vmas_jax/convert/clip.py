@@ -13,7 +13,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax.convert.hf_io import load_state_dict
+from vmas_jax.convert.hf_io import params_from_dir
 from vmas_jax.models.vision.clip import CLIPVision
 
 
@@ -89,9 +89,4 @@ def params_from_state_dict(module: CLIPVision, sd: dict[str, np.ndarray]) -> dic
 
 def import_hf(directory: Path, config: dict, dtype=jnp.float32, **_) -> tuple[CLIPVision, dict]:
   module = module_from_hf_config(config, dtype=dtype)
-  sd = load_state_dict(directory)
-  try:
-    variables = params_from_state_dict(module, sd)
-  except KeyError as e:
-    raise ValueError(f"{directory}: CLIP vision weight {e.args[0]!r} missing") from None
-  return module, variables
+  return module, params_from_dir(module, directory, params_from_state_dict, "CLIP vision")

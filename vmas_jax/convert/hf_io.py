@@ -98,3 +98,13 @@ def weight_norm(g: np.ndarray, v: np.ndarray) -> np.ndarray:
   """PyTorch weight_norm (dim=0): w = g * v / ||v|| over all axes but the first."""
   axes = tuple(range(1, v.ndim))
   return g * v / np.sqrt(np.sum(v * v, axis=axes, keepdims=True))
+
+
+def params_from_dir(module, directory, params_fn, what: str) -> dict:
+  """`params_fn(module, state_dict)` on the weights in `directory`; a missing weight is an
+  error naming the directory and the weight."""
+  sd = load_state_dict(directory)
+  try:
+    return params_fn(module, sd)
+  except KeyError as e:
+    raise ValueError(f"{directory}: {what} weight {e.args[0]!r} missing") from None
