@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +25,7 @@ from vmas_jax.data.audio_io import write_wav
 from vmas_jax.data.mux import mux_music
 from vmas_jax.data.video_io import probe_video, read_clip
 from vmas_jax.eval.beat_metrics import beat_alignment
+from vmas_jax.models.music_decoder import MusicDecoder
 
 
 @dataclasses.dataclass
@@ -126,7 +126,7 @@ class MusicVideoPipeline:
     prompt_frames = int(round(overlap * fr))
     total_frames = int(round(total * fr))
     decoder = self.model.decoder_config
-    dec_module = _decoder_module(decoder)
+    dec_module = MusicDecoder(decoder)  # cheap; the sampler caches its compilation per config
 
     codes = np.zeros((decoder.num_codebooks, 0), np.int32)
     windows: list[Window] = []
@@ -190,16 +190,6 @@ class MusicVideoPipeline:
     result.video_path = mux_music(path, result.wav, result.sample_rate,
                                   out_dir / f"{stem}_music.mp4")
     return result
-
-
-_DECODERS: dict[Any, Any] = {}
-
-
-def _decoder_module(decoder_config):
-  from vmas_jax.models.music_decoder import MusicDecoder
-  if decoder_config not in _DECODERS:
-    _DECODERS[decoder_config] = MusicDecoder(decoder_config)
-  return _DECODERS[decoder_config]
 
 
 def load_run_config(workdir):
