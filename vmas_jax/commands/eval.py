@@ -1,47 +1,41 @@
-"""`vmas eval --generated DIR`: beat metrics of generated music against its videos.
+"""`vmas eval --generated DIR [--reference DIR] [--videos DIR] [--workdir RUN]`.
 
-Reads DIR/generate_report.json (written by `vmas generate`), scores each (video, wav) pair
-and writes DIR/eval_report.json with per-item scores, their means, and skipped items.
+FAD and tag KL against reference music (`--reference`, embedding model `--embedding`, default
+musicnn: offline), beat metrics against the videos (from DIR/generate_report.json or
+`--videos`), and with `--workdir` the video–music similarity of the run's contrastive heads.
+Writes DIR/eval_report.json and DIR/eval_report.md (see vmas_jax.eval.report).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-
-import numpy as np
-
-from vmas_jax.data.errors import MediaError
-
-METRICS = ("bcs", "bhs", "bas", "f_measure")
 
 
 def add_arguments(parser):
-  parser.add_argument("--generated", required=True, help="a `vmas generate --out` directory")
+  from vmas_jax.eval.embeddings import embedder_names
+  parser.add_argument("--generated", required=True, help="folder of generated music (e.g. a "
+                      "`vmas generate --out` directory)")
+  parser.add_argument("--reference", help="folder of reference music: FAD and tag KL")
+  parser.add_argument("--videos", help="folder of videos; NAME.wav is scored against NAME.*")
+  parser.add_argument("--workdir", help="training run: video-music similarity of its heads")
+  parser.add_argument("--embedding", default="musicnn", choices=embedder_names(),
+                      help="embedding model for FAD / KL")
+  parser.add_argument("--cache-dir", help="embedding cache (default ~/.cache/vmas_jax/"
+                      "eval_embeddings or $VMAS_EVAL_CACHE)")
   parser.add_argument("--fps", type=float, default=8.0, help="video sampling rate for beats")
 
 
 def run(args) -> int:
-  from vmas_jax.eval.beat_eval import score_pair
-
-  out = Path(args.generated)
-  report_path = out / "generate_report.json"
-  if not report_path.is_file():
-    print(f"vmas eval: {report_path}: missing (run vmas generate --out {out} first)",
-          file=sys.stderr)
+  from vmas_jax.eval.report import evaluate, markdown_table, write_report
+  try:
+    report = evaluate(args.generated, args.reference, args.videos, args.workdir,
+                      embedding=args.embedding, cache_dir=args.cache_dir, fps=args.fps)
+  except FileNotFoundError as e:
+    print(f"vmas eval: {e}", file=sys.stderr)
     return 2
-  items = json.loads(report_path.read_text())["ok"]
-  scored, skipped = [], []
-  for item in items:
-    try:
-      scored.append(dict(path=item["path"], **score_pair(item["path"], item["wav"],
-                                                         fps=args.fps)))
-    except (MediaError, FileNotFoundError) as e:
-      skipped.append({"path": item["path"], "reason": str(e)})
-  mean = {m: float(np.nanmean([s[m] for s in scored])) if scored else float("nan")
-          for m in METRICS}
-  result = {"mean": mean, "items": scored, "skipped": skipped}
-  (out / "eval_report.json").write_text(json.dumps(result, indent=2))
-  print(json.dumps({"mean": mean, "scored": len(scored), "skipped": len(skipped)}))
-  return 0 if scored else 1
+  path = write_report(report, args.generated)
+  print(markdown_table(report))
+  print(json.dumps({"report": str(path), "scored": len(report["items"]),
+                    "skipped": len(report["skipped"])}))
+  return 0 if report["items"] else 1

@@ -106,7 +106,9 @@ class VMAS(nn.Module):
     return dict(memory=out["tokens"], memory_mask=out["token_mask"], offsets=offsets,
                 video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
 
-  def __call__(self, batch, *, deterministic: bool = True):
+  def __call__(self, batch, *, deterministic: bool = True, drop_condition=None):
+    """drop_condition [B] bool: rows to run without their video (null memory, no beat
+    offsets), e.g. all True to embed music on its own; None = condition dropout in training."""
     codes = batch["codes"]
     b, k, f = codes.shape
     cfg = self.decoder_config
@@ -117,8 +119,8 @@ class VMAS(nn.Module):
 
     cond = self.encode_video(self._video_input(batch), batch["frame_times"], batch["frame_mask"],
                              batch.get("video_beat"), s, deterministic=deterministic)
-    drop = None
-    if not deterministic and self.cond_dropout > 0:
+    drop = drop_condition
+    if drop is None and not deterministic and self.cond_dropout > 0:
       drop = jax.random.bernoulli(self.make_rng("cond"), self.cond_dropout, (b,))
     offsets = cond["offsets"]
     if offsets is not None and drop is not None:
