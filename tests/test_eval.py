@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -33,3 +34,36 @@ def test_eval_scores_aligned_music_above_misaligned(tmp_path):
   aligned, shifted = items[0], items[2]
   assert aligned["bhs"] >= 0.7 and aligned["bas"] > shifted["bas"] + 0.2
   assert aligned["bhs"] > shifted["bhs"]
+
+
+def test_eval_fad_kl_beats_with_an_undecodable_file(tmp_path):
+  from eval_audio import noise_bursts, tones
+  ref, gen, cache = tmp_path / "ref", tmp_path / "gen", tmp_path / "cache"
+  ref.mkdir(), gen.mkdir()
+  vids = make_synthetic_videos(tmp_path / "videos", 1, seconds=3.2, seed=3, size=48, fps=8)
+  stem = Path(vids[0]["path"]).stem
+  for i, (name, make) in enumerate([("a", tones), ("b", noise_bursts), (stem, tones)]):
+    write_wav(ref / f"{name}.wav", make(3.2, seed=i), 16000)
+    write_wav(gen / f"{name}.wav", make(3.2, seed=i + 10), 16000)
+  write_wav(gen / f"{stem}.wav", load_audio(vids[0]["path"], 32000), 32000)  # its own music
+  (gen / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
+
+  args = ["eval", "--generated", str(gen), "--reference", str(ref), "--videos",
+          str(tmp_path / "videos"), "--cache-dir", str(cache)]
+  assert cli.main(args) == 0
+  report = json.loads((gen / "eval_report.json").read_text())
+  assert [Path(s["path"]).name for s in report["skipped"]] == ["broken.wav"]
+  assert "broken.wav" in report["skipped"][0]["reason"]
+  assert report["fad"] > 0 and report["kl_paired"] and report["kl"] > 0
+  items = {Path(it["path"]).stem: it for it in report["items"]}
+  assert set(items) == {"a", "b", stem}
+  assert all(it["kl"] >= 0 and it["windows"] == 1 for it in items.values())
+  assert items[stem]["video"] == vids[0]["path"] and items[stem]["bhs"] > 0.5
+  assert report["bhs"] == items[stem]["bhs"]
+  assert "| FAD (musicnn-MTT_musicnn-penultimate) |" in (gen / "eval_report.md").read_text()
+  cached = sorted(cache.rglob("*.npz"))
+  assert len(cached) == 6  # every decodable file, once
+  mtimes = [p.stat().st_mtime_ns for p in cached]
+  assert cli.main(args) == 0  # the second run reads the cache
+  assert [p.stat().st_mtime_ns for p in sorted(cache.rglob("*.npz"))] == mtimes
+  assert json.loads((gen / "eval_report.json").read_text())["fad"] == report["fad"]
