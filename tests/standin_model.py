@@ -18,7 +18,7 @@ class StandIn(nn.Module):
   contrastive_dim: int = 8
 
   @nn.compact
-  def __call__(self, batch, *, deterministic: bool = True):
+  def __call__(self, batch, *, deterministic: bool = True, drop_condition=None):
     codes = batch["codes"] % self.vocab  # [B, K, F]
     b, k, f = codes.shape
     special = self.vocab
@@ -32,6 +32,7 @@ class StandIn(nn.Module):
       feats = batch["frames"].astype(jnp.float32).mean(axis=(2, 3)) / 255.0
     video = layers.Dense(self.d, ("kv",), ("embed",), name="video_in")(feats).mean(1)  # [B, D]
     drop = jax.random.bernoulli(self.make_rng("cond"), 0.1, (b,)) if not deterministic else None
+    drop = drop_condition if drop_condition is not None else drop
     if drop is not None:
       video = jnp.where(drop[:, None], 0.0, video)
     x = x + video[:, None] + layers.Dense(self.d, ("norm",), ("embed",), name="beat_in")(

@@ -28,6 +28,11 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
   c.log_every = 10
+  # validation on the held-out split every eval_every steps (0: off); eval_batches caps the
+  # batches per validation (0: the whole split)
+  c.eval_every = 500
+  c.eval_batches = 0
+  c.eval_split = "validation"
   c.nan_policy = "stop"  # "stop": raise naming the step; "skip": drop that update
   c.tensorboard = True  # scalars under WORKDIR/tensorboard
   c.trace_batches = False  # debug: WORKDIR/batch_trace_p<i>.txt gets "step digest" per batch
@@ -98,6 +103,7 @@ def tiny_config() -> ml_collections.ConfigDict:
   c.total_steps = 50
   c.checkpoint_every = 25
   c.log_every = 5
+  c.eval_every = 25
   c.codec.hf_path = ""
   c.codec.arch = "tiny"
   c.decoder.dtype = "float32"

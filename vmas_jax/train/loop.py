@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from vmas_jax.sharding import make_mesh
 from vmas_jax.train import checkpoint as ckpt
-from vmas_jax.train import memory_data, metrics as metrics_lib, state as state_lib
+from vmas_jax.train import memory_data, metrics as metrics_lib, state as state_lib, validate
 from vmas_jax.train.step import make_train_step
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
     state["params"] = state_lib.with_pretrained_backbone(state["params"], backbone_vars,
                                                          shardings["params"])
   train_step = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
+  validator = validate.make_validator(model, config, mesh, rules, bsh, shardings["params"],
+                                      _feature_dim(model))
 
   # -- Restore
   manager = ckpt.make_manager(workdir, config.keep_checkpoints)
@@ -196,6 +198,8 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
                     skipped_steps=skipped)
         writer.write(step, last)
         bar.set_postfix_str(metrics_lib.format_console(last))
+      if validator is not None and validate.is_due(step, config):
+        writer.write(step, validator(state["params"]))
       bar.update(1)
       stopped = stop.agreed()
       if step % config.checkpoint_every == 0 or step == config.total_steps or stopped:
