@@ -67,3 +67,41 @@ def test_eval_fad_kl_beats_with_an_undecodable_file(tmp_path):
   assert cli.main(args) == 0  # the second run reads the cache
   assert [p.stat().st_mtime_ns for p in sorted(cache.rglob("*.npz"))] == mtimes
   assert json.loads((gen / "eval_report.json").read_text())["fad"] == report["fad"]
+
+
+def test_eval_video_music_similarity_with_a_run(tmp_path):
+  import flax.linen as nn
+  import jax
+  import jax.numpy as jnp
+  from vmas_jax.config_defaults import tiny_config
+  from vmas_jax.models.vmas import VMAS
+  from vmas_jax.train import checkpoint as ckpt
+  from vmas_jax.train.memory_data import make_example_batch
+
+  run = tmp_path / "run"  # laid out as training leaves it: config.json + a checkpoint
+  c = tiny_config()
+  model, _ = VMAS.from_config(c, load_weights=False)
+  params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), make_example_batch(
+      c, 1, seed=0)))["params"])()
+  run.mkdir()
+  (run / "config.json").write_text(c.to_json_best_effort())
+  manager = ckpt.make_manager(run, keep=1, async_save=False)
+  ckpt.save(manager, 1, {"params": params, "step": jnp.int32(1)}, {})
+  manager.wait_until_finished()
+  manager.close()
+
+  vids = make_synthetic_videos(tmp_path / "videos", 3, seconds=2.0, seed=4, size=48, fps=8)
+  gen = tmp_path / "gen"
+  gen.mkdir()
+  for v in vids:
+    write_wav(gen / f"{Path(v['path']).stem}.wav", load_audio(v["path"], 32000), 32000)
+  args = ["eval", "--generated", str(gen), "--videos", str(tmp_path / "videos"),
+          "--workdir", str(run)]
+  assert cli.main(args) == 0
+  report = json.loads((gen / "eval_report.json").read_text())
+  sims = [it["similarity"] for it in report["items"]]
+  assert len(sims) == 3 and all(-1 <= s <= 1 for s in sims) and len(set(sims)) == 3
+  assert report["similarity"] == np.mean(sims)
+  assert set(report["retrieval"]) >= {"v2m_r1", "m2v_r1", "v2m_median_rank"}
+  assert cli.main(args) == 0  # deterministic
+  assert json.loads((gen / "eval_report.json").read_text())["items"] == report["items"]

@@ -29,5 +29,9 @@ def test_tiny_overfits_one_batch_via_cli(tmp_path):
   assert last["loss_ar"] <= 0.2 * first["loss_ar"], (first["loss_ar"], last["loss_ar"])
   assert last["contrastive_acc"] == 1.0
   assert all(last[f"acc_cb{k}"] > 0.9 for k in range(4))
+  val = [r for r in rows if "val/loss_ar" in r]  # tiny validates every 25 steps
+  assert [r["step"] for r in val] == [25, 50, 75, 100]
+  assert all(0 <= r["val/v2m_r1"] <= 1 and r["val/loss_ar"] > 0 and r["val/examples"] == 8
+             for r in val)
   state = load_checkpoint(workdir)
   assert int(state["step"]) == STEPS and "decoder" in state["params"]

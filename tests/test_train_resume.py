@@ -19,7 +19,7 @@ STEPS, EVERY = 40, 8
 # The Grain pipeline over tiny's synthetic dataset (4 clips a batch, 16 clips: an epoch is
 # 4 steps, so 40 steps also cross epoch boundaries and reshuffles).
 COMMON = ["pipeline", f"total_steps={STEPS}", f"checkpoint_every={EVERY}", "trace_batches=True",
-          "keep_checkpoints=2"]
+          "keep_checkpoints=2", "eval_every=20"]  # validation on (held-out split)
 
 
 def _start(workdir, *extra):
@@ -50,6 +50,11 @@ def _trace(workdir: Path) -> dict[int, str]:
     step, digest = line.split()
     order[int(step)] = digest  # a restarted run rewrites the steps after its checkpoint
   return order
+
+
+def _validation(workdir: Path) -> dict[int, dict]:
+  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  return {r["step"]: r for r in rows if "val/loss_ar" in r}  # a rerun step: its last row
 
 
 def _assert_same_params(a, b):
@@ -86,4 +91,6 @@ def test_resume_after_sigkill_and_after_sigterm(tmp_path):
     assert int(got["step"]) == STEPS
     _assert_same_params(got, want)
     assert _trace(workdir) == _trace(straight)
+    assert _validation(workdir) == _validation(straight)
   assert len(set(_trace(straight).values())) == STEPS  # every step saw a different batch
+  assert sorted(_validation(straight)) == [20, 40]

@@ -95,11 +95,12 @@ def evaluate(generated, reference=None, videos=None, workdir=None, *, embedding=
   if workdir is not None:
     from vmas_jax.eval.similarity import video_music_similarity
     scored = [p for p in pairs if "video" in _item(items, p["wav"])]
-    sims, s_sim = video_music_similarity(workdir, scored)
+    sims, s_sim, retrieval = video_music_similarity(workdir, scored, progress=progress)
     skipped += s_sim
     for wav, sim in sims.items():
       _item(items, wav)["similarity"] = sim
     report["similarity"] = _mean(sims.values())
+    report["retrieval"] = retrieval
 
   report["items"] = list(items.values())
   report["skipped"] = skipped
@@ -112,6 +113,7 @@ def markdown_table(report: dict) -> str:
           ("KL tags" + (" (paired)" if report.get("kl_paired") else ""), report.get("kl"))]
   rows += [(m.upper() if m != "f_measure" else "beat F", report.get(m)) for m in BEAT_METRICS]
   rows.append(("video-music similarity", report.get("similarity")))
+  rows += [(f"retrieval {k}", v) for k, v in report.get("retrieval", {}).items()]
   lines = ["| metric | value |", "|---|---|"]
   lines += [f"| {name} | {value:.4f} |" for name, value in rows if value is not None]
   lines.append(f"\n{len(report['items'])} files scored, {len(report['skipped'])} skipped.")
