@@ -21,7 +21,7 @@ def get_config(arg: str | None = None):
   del arg
   c = codec_base_config()
   c.name = "codec_bundled"
-  c.total_steps = 2000
+  c.total_steps = 2550
   c.checkpoint_every = 200
   c.nan_policy = "skip"
   c.optim.update(dict(learning_rate=8e-4, warmup_steps=100))

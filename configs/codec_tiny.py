@@ -13,12 +13,12 @@ def get_config(arg: str | None = None):
   del arg
   c = codec_base_config()
   c.name = "codec_tiny"
-  c.total_steps = 200
+  c.total_steps = 160
   c.checkpoint_every = 100
   c.log_every = 10
   c.tensorboard = False
   c.codec.update(dict(num_filters=4, hidden_size=16, num_lstm_layers=1))
-  c.loss.mel_scales = (128, 512, 2048)
+  c.loss.update(dict(mel_scales=(256, 1024), stft_scales=(512, 2048)))
   c.optim.update(dict(learning_rate=2e-3, warmup_steps=10))
-  c.data.update(dict(audio="", synthetic_fraction=1.0, global_batch_size=4, segment_seconds=0.4))
+  c.data.update(dict(audio="", synthetic_fraction=1.0, global_batch_size=8, segment_seconds=0.2))
   return c

@@ -88,6 +88,9 @@ def export_workdir(workdir, out_dir, step: int | None = None) -> str:
   to_hf(module, codec_variables(state), tmp)
   (tmp / "training.json").write_text(json.dumps(
       {"step": int(state["step"]), "config": json.loads(config_path.read_text())}, indent=1))
+  tmp.chmod(0o755)  # mkdtemp makes it private
+  for f in tmp.iterdir():
+    f.chmod(0o644)
   old = out.with_name(f".{out.name}.old")
   if out.exists():
     os.replace(out, old)

@@ -192,8 +192,9 @@ def params_from_hf_state(state: dict, cfg: EncodecConfig) -> dict:
 def hf_state_from_params(params: dict, cfg: EncodecConfig) -> dict[str, np.ndarray]:
   """The inverse of `params_from_hf_state`: HF `EncodecModel` state dict names and layouts.
 
-  Kernels are written as weight norm with g = |kernel| (so g * v / |v| is the kernel); the
-  codebooks' training buffers are filled so that HF loads with nothing missing.
+  Kernels are written as weight norm with g = |kernel| (so g * v / |v| is the kernel).  Of
+  the codebooks' training buffers only the small ones are written: `embed_avg` would double
+  the codebooks' size, and HF's inference never reads it (it reports it as newly initialised).
   """
   state = {}
   for path, prefix, kind in hf_layout(cfg):
@@ -217,7 +218,6 @@ def hf_state_from_params(params: dict, cfg: EncodecConfig) -> dict[str, np.ndarr
   for q, embed in enumerate(np.asarray(params["codebooks"], np.float32)):
     name = f"quantizer.layers.{q}.codebook"
     state[f"{name}.embed"] = embed
-    state[f"{name}.embed_avg"] = embed.copy()
     state[f"{name}.cluster_size"] = np.ones(embed.shape[0], np.float32)
     state[f"{name}.inited"] = np.ones(1, np.float32)
   return state

@@ -35,9 +35,11 @@ def codec_base_config() -> ml_collections.ConfigDict:
   c.vq = ml_collections.ConfigDict(dict(decay=0.99, dead_code_fraction=0.1,
                                         commitment_weight=1.0))
 
-  # -- reconstruction losses: time L1 + mel L1 (log and linear) at several FFT sizes
+  # -- reconstruction losses: time L1, mel L1 (log and linear) and linear-frequency STFT
+  #    (log magnitude + spectral convergence; it pins pitch) at several FFT sizes
   c.loss = ml_collections.ConfigDict(dict(
-      l1_weight=1.0, mel_weight=1.0, mel_scales=(64, 128, 256, 512, 1024, 2048), mel_bands=64))
+      l1_weight=1.0, mel_weight=1.0, mel_scales=(64, 128, 256, 512, 1024, 2048), mel_bands=64,
+      stft_weight=1.0, stft_scales=(512, 1024, 2048, 4096)))
 
   # -- optimiser (AdamW of vmas_jax.train.state.make_optimizer)
   c.optim = ml_collections.ConfigDict(dict(

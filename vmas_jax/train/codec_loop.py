@@ -26,7 +26,7 @@ from vmas_jax.train.loop import _StopFlag, check_finite, maybe_initialize_distri
 
 log = logging.getLogger(__name__)
 
-_CONSOLE = ("loss", "l1", "mel", "log_mel_l1", "commitment", "vq0_perplexity", "vq3_perplexity",
+_CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perplexity", "vq3_perplexity",
             "lr")
 
 
