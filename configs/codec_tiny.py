@@ -13,7 +13,7 @@ def get_config(arg: str | None = None):
   del arg
   c = codec_base_config()
   c.name = "codec_tiny"
-  c.total_steps = 160
+  c.total_steps = 100
   c.checkpoint_every = 100
   c.log_every = 10
   c.tensorboard = False

@@ -17,7 +17,7 @@ from vmas_jax.train import load_checkpoint
 
 # One configuration for every run below, so that they share one compilation (through the
 # persistent compilation cache of train_support.subprocess_env).
-STEPS, EVERY = 160, 40
+STEPS, EVERY = 100, 25
 
 
 def _start(workdir, *extra):
@@ -95,7 +95,7 @@ def test_codec_training_learns_resumes_exactly_and_exports(tmp_path):
   assert _finish(_start(straight))["step"] == STEPS
   _check_learning(straight)
 
-  proc = _start(killed, "step_sleep_s=0.3")
+  proc = _start(killed, "step_sleep_s=0.2")
   _wait_for_checkpoint(killed, EVERY, proc)
   proc.send_signal(signal.SIGKILL)
   proc.wait()

@@ -15,7 +15,8 @@ def codec_base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = "codec"
   c.seed = 0
-  c.total_steps = 2000
+  c.total_steps = 2000  # the learning-rate schedule spans this
+  c.stop_step = 0  # >0: stop (and save) here; later runs with other settings resume from it
   c.checkpoint_every = 250
   c.keep_checkpoints = 2
   c.log_every = 10
@@ -39,7 +40,11 @@ def codec_base_config() -> ml_collections.ConfigDict:
   #    (log magnitude + spectral convergence; it pins pitch) at several FFT sizes
   c.loss = ml_collections.ConfigDict(dict(
       l1_weight=1.0, mel_weight=1.0, mel_scales=(64, 128, 256, 512, 1024, 2048), mel_bands=64,
-      stft_weight=1.0, stft_scales=(512, 1024, 2048, 4096)))
+      stft_weight=1.0, stft_scales=(512, 1024, 2048, 4096),
+      # floor of the log magnitudes (normalised spectra): a floor far below the music lets the
+      # many near-silent bins outweigh the few loud ones, and silence becomes the cheap answer
+      # for a sparse (tonal) spectrum
+      log_eps=1e-5))
 
   # -- optimiser (AdamW of vmas_jax.train.state.make_optimizer)
   c.optim = ml_collections.ConfigDict(dict(

@@ -31,7 +31,8 @@ _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perple
 
 
 def train_codec(config, workdir, *, data_iterator=None) -> dict:
-  """Train to `config.total_steps`, resuming from WORKDIR/checkpoints when there is one.
+  """Train to `config.total_steps` (or stop and save at `config.stop_step`, the schedule still
+  spanning total_steps), resuming from WORKDIR/checkpoints when there is one.
 
   Returns {"step", "stopped_early", "skipped_steps", "last_metrics"}.
   """
@@ -76,10 +77,10 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
   sleep_s = float(config.get("step_sleep_s", 0.0))
   seconds_per_step = config.data.global_batch_size * config.data.segment_seconds
   skipped, last, stopped = 0, {}, False
-  bar = tqdm(total=config.total_steps, initial=step, disable=pid != 0, desc="codec",
-             dynamic_ncols=True)
+  end = min(config.total_steps, config.get("stop_step") or config.total_steps)
+  bar = tqdm(total=end, initial=step, disable=pid != 0, desc="codec", dynamic_ncols=True)
   try:
-    while step < config.total_steps:
+    while step < end:
       t_start = time.perf_counter()
       batch = next(iterator)
       state, step_metrics = train_step(state, state_lib.to_global_batch(batch, bsh)["wav"])
@@ -87,7 +88,7 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
                               config.nan_policy)
       step += 1
       step_time = time.perf_counter() - t_start
-      if step % config.log_every == 0 or step == config.total_steps or step == 1:
+      if step % config.log_every == 0 or step == end or step == 1:
         last = metrics_lib.to_host({k: v for k, v in step_metrics.items() if k != "finite"})
         last.update(step_time=step_time, audio_s_per_s=seconds_per_step / step_time,
                     skipped_steps=skipped)
@@ -95,7 +96,7 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
         bar.set_postfix_str(" ".join(f"{k}={last[k]:.4g}" for k in _CONSOLE if k in last))
       bar.update(1)
       stopped = stop.agreed()
-      if step % config.checkpoint_every == 0 or step == config.total_steps or stopped:
+      if step % config.checkpoint_every == 0 or step == end or stopped:
         ckpt.save(manager, step, state, iterator.get_state(), force=stopped)
       if stopped:
         break

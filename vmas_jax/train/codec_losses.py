@@ -96,10 +96,12 @@ def reconstruction_losses(x: Array, y: Array, loss_config, sample_rate: int):
   """
   y = y[:, :x.shape[1]]
   l1 = jnp.mean(jnp.abs(x - y))
-  mel = multi_mel_loss(x, y, sample_rate, tuple(loss_config.mel_scales), loss_config.mel_bands)
+  eps = loss_config.get("log_eps", 1e-5)
+  mel = multi_mel_loss(x, y, sample_rate, tuple(loss_config.mel_scales), loss_config.mel_bands,
+                       eps)
   total = loss_config.l1_weight * l1 + loss_config.mel_weight * mel
   parts = {"l1": l1, "mel": mel}
   if loss_config.get("stft_weight", 0.0):
-    parts["stft"] = multi_stft_loss(x, y, tuple(loss_config.stft_scales))
+    parts["stft"] = multi_stft_loss(x, y, tuple(loss_config.stft_scales), eps)
     total = total + loss_config.stft_weight * parts["stft"]
   return total, parts
