@@ -2,12 +2,14 @@
 
   vmas train --config configs/demo.py --workdir /tmp/vmas_demo
 
-A 6-layer, 384-wide decoder over 4 x 2048 EnCodec tokens, a randomly initialised tiny frame
+A 6-layer, 384-wide decoder over 4 x 2048 tokens of the bundled codec (vmas_jax/assets/codec,
+trained with configs/codec_bundled.py), a randomly initialised tiny frame
 backbone (no downloads) under a 2-layer temporal encoder, 5-second clips, bf16 compute with
 fp32 master weights.
 """
 
 from vmas_jax.config_defaults import base_config
+from vmas_jax.models.codec import BUNDLED_CODEC
 
 
 def get_config(arg: str | None = None):
@@ -17,8 +19,8 @@ def get_config(arg: str | None = None):
   c.total_steps = 2000
   c.checkpoint_every = 500
   c.log_every = 20
-  c.codec.hf_path = ""
-  c.codec.arch = "tiny"
+  c.codec.hf_path = str(BUNDLED_CODEC)
+  c.codec.arch = "tiny"  # the random-init codec when hf_path is set to ""
   c.decoder.update(dict(num_layers=6, d_model=384, num_heads=6, ffn_dim=1536,
                         max_positions=1024, dtype="bfloat16", scan_layers=True))
   c.video.update(dict(backbone="tiny_vit", backbone_path="", image_size=64, video_fps=4.0,

@@ -2,8 +2,8 @@
 
   vmas train --config configs/tiny.py --workdir /tmp/vmas_tiny
 
-Uses a randomly initialised tiny codec and frame backbone and a small synthetic dataset
-(built on first use), so it needs no downloads.
+Uses the bundled trained codec (vmas_jax/assets/codec), a randomly initialised tiny frame
+backbone and a small synthetic dataset (built on first use), so it needs no downloads.
 """
 
 from vmas_jax.config_defaults import tiny_config

@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "eval": "Evaluate generated music: beat metrics, FAD, retrieval",
     "bench": "Benchmarks: codec, decode, train, data",
     "demo": "Run the end-to-end demo on a synthetic video",
+    "codec": "Audio codec: train, export (HF format), roundtrip, make-corpus",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from vmas_jax.models.codec import BUNDLED_CODEC
 from vmas_jax.sharding import DEFAULT_RULES
 
 # MusicGen decoder sizes (DESIGN §2.2); `tiny` runs on a laptop CPU in seconds.
@@ -97,15 +98,16 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
 
 
 def tiny_config() -> ml_collections.ConfigDict:
-  """Every part shrunk so a laptop CPU trains it in seconds, with no downloads: a random tiny
-  codec and frame backbone and a synthetic dataset built on first use (`configs/tiny.py`)."""
+  """Every part shrunk so a laptop CPU trains it in seconds, with no downloads: the bundled
+  trained codec (`vmas_jax/assets/codec`), a random tiny frame backbone and a synthetic
+  dataset built on first use (`configs/tiny.py`)."""
   c = base_config("tiny")
   c.total_steps = 50
   c.checkpoint_every = 25
   c.log_every = 5
   c.eval_every = 25
-  c.codec.hf_path = ""
-  c.codec.arch = "tiny"
+  c.codec.hf_path = str(BUNDLED_CODEC)
+  c.codec.arch = "tiny"  # the random-init codec when hf_path is set to ""
   c.decoder.dtype = "float32"
   c.decoder.max_positions = 512
   c.video.update(dict(backbone="tiny_vit", backbone_path="", image_size=32, video_fps=4.0,

@@ -11,6 +11,7 @@ from vmas_jax.cli import load_optional
 
 BENCHMARKS = {
     "codec": "EnCodec encode+decode time",
+    "codec-quality": "codec reconstruction quality: log-mel L1, onset F1, note pitch",
     "decode": "music-decoder sampler vs. HF PyTorch generate",
     "video": "video decoding and frame-backbone throughput",
     "data": "prepare and loader throughput",
@@ -22,7 +23,7 @@ def add_arguments(parser):
   sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
   for name, help_text in BENCHMARKS.items():
     p = sub.add_parser(name, help=help_text, description=help_text)
-    mod = load_optional(f"vmas_jax.bench.{name}")
+    mod = load_optional(f"vmas_jax.bench.{name.replace('-', '_')}")
     if mod is not None:
       mod.add_arguments(p)
     p.set_defaults(_bench=mod, _bench_name=name)

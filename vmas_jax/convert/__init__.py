@@ -28,6 +28,7 @@ _IMPORTERS = {
 
 # Flax module class name -> converter module defining `export_hf(module, variables, out_dir)`.
 _EXPORTERS = {
+    "EncodecModel": "vmas_jax.convert.encodec",
     "MusicDecoder": "vmas_jax.convert.musicgen",
 }
 

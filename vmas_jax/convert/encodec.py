@@ -22,7 +22,8 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax.convert.hf_io import load_state_dict, load_torch_state_dict, weight_norm
+from vmas_jax.convert.hf_io import (load_state_dict, load_torch_state_dict, save_safetensors,
+                                   weight_norm)
 from vmas_jax.models.codec import EncodecConfig, EncodecModel
 
 # (regex on an audiocraft name, replacement giving the HF name), applied in order.
@@ -119,65 +120,119 @@ class _Reader:
       raise ValueError(f"{len(left)} weights not used by this architecture, e.g. {left[:5]}")
 
 
-def _conv(r: _Reader, prefix: str, transposed: bool = False) -> dict:
+def hf_layout(cfg: EncodecConfig) -> list[tuple[tuple[str, ...], str, str]]:
+  """(Flax param path, HF module prefix, kind) of every layer, kind in conv | convtr | lstm.
+
+  The HF modules are flat sequential lists (ELUs take indices too); this walks them in the
+  order the reference builds them.  Import and export both read this one table.
+  """
+  out = [(("encoder", "conv_in"), "encoder.layers.0.conv", "conv")]
+
+  def res_block(path, prefix):
+    # HF/audiocraft block = [ELU, conv, ELU, conv]: the convs sit at indices 1 and 3.
+    out.append((path + ("conv1",), f"{prefix}.block.1.conv", "conv"))
+    out.append((path + ("conv2",), f"{prefix}.block.3.conv", "conv"))
+    if cfg.use_conv_shortcut:
+      out.append((path + ("shortcut",), f"{prefix}.shortcut.conv", "conv"))
+
+  i = 1
+  for s in range(len(cfg.upsampling_ratios)):
+    for j in range(cfg.num_residual_layers):
+      res_block(("encoder", f"down{s}_res{j}"), f"encoder.layers.{i}")
+      i += 1
+    out.append((("encoder", f"down{s}_conv"), f"encoder.layers.{i + 1}.conv", "conv"))
+    i += 2
+  out.append((("encoder", "lstm"), f"encoder.layers.{i}.lstm", "lstm"))
+  out.append((("encoder", "conv_out"), f"encoder.layers.{i + 2}.conv", "conv"))
+  out.append((("decoder", "conv_in"), "decoder.layers.0.conv", "conv"))
+  out.append((("decoder", "lstm"), "decoder.layers.1.lstm", "lstm"))
+  i = 2
+  for s in range(len(cfg.upsampling_ratios)):
+    out.append((("decoder", f"up{s}_conv"), f"decoder.layers.{i + 1}.conv", "convtr"))
+    i += 2
+    for j in range(cfg.num_residual_layers):
+      res_block(("decoder", f"up{s}_res{j}"), f"decoder.layers.{i}")
+      i += 1
+  out.append((("decoder", "conv_out"), f"decoder.layers.{i + 1}.conv", "conv"))
+  return out
+
+
+def _read_layer(r: _Reader, prefix: str, kind: str, num_lstm_layers: int) -> dict:
+  if kind == "lstm":
+    out = {}
+    for n in range(num_lstm_layers):
+      out[f"kernel_ih_{n}"] = r.take(f"{prefix}.weight_ih_l{n}").T
+      out[f"kernel_hh_{n}"] = r.take(f"{prefix}.weight_hh_l{n}").T
+      out[f"bias_{n}"] = r.take(f"{prefix}.bias_ih_l{n}") + r.take(f"{prefix}.bias_hh_l{n}")
+    return out
   w = r.weight(prefix)  # Conv1d [out, in, k]; ConvTranspose1d [in, out, k]
-  kernel = w.transpose(2, 0, 1) if transposed else w.transpose(2, 1, 0)
+  kernel = w.transpose(2, 0, 1) if kind == "convtr" else w.transpose(2, 1, 0)
   return {"kernel": kernel, "bias": r.take(prefix + ".bias")}
 
 
-def _lstm(r: _Reader, prefix: str, num_layers: int) -> dict:
-  out = {}
-  for n in range(num_layers):
-    out[f"kernel_ih_{n}"] = r.take(f"{prefix}.weight_ih_l{n}").T
-    out[f"kernel_hh_{n}"] = r.take(f"{prefix}.weight_hh_l{n}").T
-    out[f"bias_{n}"] = r.take(f"{prefix}.bias_ih_l{n}") + r.take(f"{prefix}.bias_hh_l{n}")
-  return out
-
-
-def _res_block(r: _Reader, prefix: str, cfg: EncodecConfig) -> dict:
-  # HF/audiocraft block = [ELU, conv, ELU, conv]: the convs sit at indices 1 and 3.
-  out = {"conv1": _conv(r, f"{prefix}.block.1.conv"), "conv2": _conv(r, f"{prefix}.block.3.conv")}
-  if cfg.use_conv_shortcut:
-    out["shortcut"] = _conv(r, f"{prefix}.shortcut.conv")
-  return out
-
-
 def params_from_hf_state(state: dict, cfg: EncodecConfig) -> dict:
-  """HF-named `state` (numpy) -> the param tree of `EncodecModel(cfg)`.
-
-  The HF modules are flat sequential lists; walk them in the order the reference builds them.
-  """
+  """HF-named `state` (numpy) -> the param tree of `EncodecModel(cfg)`."""
   r = _Reader(state)
-  nres = cfg.num_residual_layers
-  enc = {"conv_in": _conv(r, "encoder.layers.0.conv")}
-  i = 1
-  for s in range(len(cfg.upsampling_ratios)):
-    for j in range(nres):
-      enc[f"down{s}_res{j}"] = _res_block(r, f"encoder.layers.{i}", cfg)
-      i += 1
-    enc[f"down{s}_conv"] = _conv(r, f"encoder.layers.{i + 1}.conv")  # after an ELU
-    i += 2
-  enc["lstm"] = _lstm(r, f"encoder.layers.{i}.lstm", cfg.num_lstm_layers)
-  enc["conv_out"] = _conv(r, f"encoder.layers.{i + 2}.conv")
-
-  dec = {"conv_in": _conv(r, "decoder.layers.0.conv"),
-         "lstm": _lstm(r, "decoder.layers.1.lstm", cfg.num_lstm_layers)}
-  i = 2
-  for s in range(len(cfg.upsampling_ratios)):
-    dec[f"up{s}_conv"] = _conv(r, f"decoder.layers.{i + 1}.conv", transposed=True)
-    i += 2
-    for j in range(nres):
-      dec[f"up{s}_res{j}"] = _res_block(r, f"decoder.layers.{i}", cfg)
-      i += 1
-  dec["conv_out"] = _conv(r, f"decoder.layers.{i + 1}.conv")
-
+  params = {"encoder": {}, "decoder": {}}
+  for path, prefix, kind in hf_layout(cfg):
+    node = params
+    for key in path[:-1]:
+      node = node.setdefault(key, {})
+    node[path[-1]] = _read_layer(r, prefix, kind, cfg.num_lstm_layers)
   codebooks = np.stack([r.take(f"quantizer.layers.{k}.codebook.embed")
                         for k in range(cfg.num_quantizers)])
   r.check_all_used()
   want = (cfg.num_quantizers, cfg.codebook_size, cfg.hidden_size)
   if codebooks.shape != want:
     raise ValueError(f"codebooks have shape {codebooks.shape}, the config implies {want}")
-  return {"encoder": enc, "decoder": dec, "codebooks": codebooks}
+  params["codebooks"] = codebooks
+  return params
+
+
+def hf_state_from_params(params: dict, cfg: EncodecConfig) -> dict[str, np.ndarray]:
+  """The inverse of `params_from_hf_state`: HF `EncodecModel` state dict names and layouts.
+
+  Kernels are written as weight norm with g = |kernel| (so g * v / |v| is the kernel).  Of
+  the codebooks' training buffers only the small ones are written: `embed_avg` would double
+  the codebooks' size, and HF's inference never reads it (it reports it as newly initialised).
+  """
+  state = {}
+  for path, prefix, kind in hf_layout(cfg):
+    layer = params
+    for key in path:
+      layer = layer[key]
+    layer = {k: np.asarray(v, np.float32) for k, v in layer.items()}
+    if kind == "lstm":
+      for n in range(cfg.num_lstm_layers):
+        state[f"{prefix}.weight_ih_l{n}"] = layer[f"kernel_ih_{n}"].T
+        state[f"{prefix}.weight_hh_l{n}"] = layer[f"kernel_hh_{n}"].T
+        state[f"{prefix}.bias_ih_l{n}"] = layer[f"bias_{n}"]
+        state[f"{prefix}.bias_hh_l{n}"] = np.zeros_like(layer[f"bias_{n}"])
+      continue
+    k = layer["kernel"]  # [k, in, out]
+    w = k.transpose(1, 2, 0) if kind == "convtr" else k.transpose(2, 1, 0)
+    state[f"{prefix}.parametrizations.weight.original0"] = np.sqrt(
+        np.sum(w * w, axis=(1, 2), keepdims=True))
+    state[f"{prefix}.parametrizations.weight.original1"] = w
+    state[f"{prefix}.bias"] = layer["bias"]
+  for q, embed in enumerate(np.asarray(params["codebooks"], np.float32)):
+    name = f"quantizer.layers.{q}.codebook"
+    state[f"{name}.embed"] = embed
+    state[f"{name}.cluster_size"] = np.ones(embed.shape[0], np.float32)
+    state[f"{name}.inited"] = np.ones(1, np.float32)
+  return state
+
+
+def export_hf(module: EncodecModel, variables: dict, out_dir, **kw) -> str:
+  """Write `out_dir/config.json` + `model.safetensors` that `transformers.EncodecModel` and
+  `vmas_jax.convert.from_hf` load."""
+  import json
+  del kw
+  out = Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  (out / "config.json").write_text(json.dumps(module.config.to_hf_config(), indent=2))
+  save_safetensors(hf_state_from_params(variables["params"], module.config), out)
+  return str(out)
 
 
 def check_shapes(module: EncodecModel, params: dict, source: str = "checkpoint") -> None:

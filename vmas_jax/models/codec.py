@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -23,6 +24,9 @@ from vmas_jax.models.codec_layers import LSTM, Conv1d, ConvTranspose1d, ResnetBl
 
 Dtype = Any
 Array = jax.Array
+
+# The small trained codec shipped with the package (HF format; configs/codec_bundled.py).
+BUNDLED_CODEC = Path(__file__).resolve().parents[1] / "assets" / "codec"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,108 @@
+"""Codec training (configs/codec_tiny.py): it learns, resumes exactly after SIGKILL, and its
+HF export loads in `transformers.EncodecModel` and `from_hf` with the same codes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from train_support import ROOT, run_python, subprocess_env
+from vmas_jax.train import load_checkpoint
+
+# One configuration for every run below, so that they share one compilation (through the
+# persistent compilation cache of train_support.subprocess_env).
+STEPS, EVERY = 100, 25
+
+
+def _start(workdir, *extra):
+  return subprocess.Popen(
+      [sys.executable, "tests/codec_train_worker.py", str(workdir), f"total_steps={STEPS}",
+       f"checkpoint_every={EVERY}", "log_every=1", *extra],
+      cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc, timeout=600):
+  out, err = proc.communicate(timeout=timeout)
+  assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-2000:]}\n{err[-4000:]}"
+  return json.loads([l for l in out.splitlines() if l.startswith("RESULT ")][-1][7:])
+
+
+def _wait_for_checkpoint(workdir: Path, step: int, proc, timeout=600):
+  marker = workdir / "checkpoints" / str(step)
+  t0 = time.time()
+  while not (marker.is_dir() and (marker / "state").is_dir()):
+    assert proc.poll() is None, proc.communicate()
+    assert time.time() - t0 < timeout, "no checkpoint appeared"
+    time.sleep(0.05)
+  time.sleep(0.2)  # let the async save commit
+
+
+def _check_learning(workdir: Path):
+  """Mean of the first and of the last 10 steps (fresh synthetic segments every step): the
+  mel loss and the log-mel distance fall by 40 % (measured: by ~75 %); the codebooks are
+  used."""
+  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
+  mean = lambda rs, k: float(np.mean([r[k] for r in rs]))
+  first, last = rows[:10], rows[-10:]
+  print({k: (round(mean(first, k), 3), round(mean(last, k), 3))
+         for k in ("loss", "l1", "mel", "log_mel_l1", *(f"vq{i}_perplexity" for i in range(4)))})
+  assert mean(last, "mel") < 0.6 * mean(first, "mel")
+  assert mean(last, "log_mel_l1") < 0.6 * mean(first, "log_mel_l1")
+  for k in range(4):  # several entries in use in each batch of 80 frames, most entries alive
+    assert mean(last, f"vq{k}_perplexity") > 4
+    assert rows[-1][f"vq{k}_alive"] > 0.5
+
+
+def _check_hf_export(workdir: Path, out: Path, want: dict):
+  """`vmas codec export` -> transformers.EncodecModel and from_hf give the same codes."""
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  run_python(["-m", "vmas_jax.cli", "codec", "export", "--workdir", str(workdir),
+              "--out", str(out)])
+  from vmas_jax.convert import from_hf
+  from vmas_jax.models.codec import jitted_codec
+  from vmas_jax.models.codec_init import probe_signal
+  module, variables = from_hf(out)
+  np.testing.assert_array_equal(variables["params"]["codebooks"], want["vq"]["embed"])
+  wav = probe_signal(32000, seconds=1.0)
+  encode, decode = jitted_codec(module.config)
+  codes = np.asarray(encode(variables, wav))
+  audio = np.asarray(decode(variables, codes))
+  ref = transformers.EncodecModel.from_pretrained(out).eval()
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)
+  try:
+    with torch.no_grad():
+      ref_codes = ref.encode(torch.from_numpy(wav)[:, None]).audio_codes[0].numpy()
+      ref_audio = ref.decode(torch.from_numpy(codes)[None].long(), [None]).audio_values[:, 0]
+  finally:
+    torch.set_num_threads(threads)
+  assert ref_codes.shape == codes.shape == (1, 4, 50)
+  assert len(np.unique(codes[0, 0])) > 3  # trained codebooks: codes vary with the input
+  assert (ref_codes == codes).mean() > 0.99  # fp32 near-ties may resolve differently
+  np.testing.assert_allclose(ref_audio.numpy(), audio, atol=1e-4, rtol=1e-4)
+
+
+def test_codec_training_learns_resumes_exactly_and_exports(tmp_path):
+  straight, killed = tmp_path / "straight", tmp_path / "killed"
+  assert _finish(_start(straight))["step"] == STEPS
+  _check_learning(straight)
+
+  proc = _start(killed, "step_sleep_s=0.2")
+  _wait_for_checkpoint(killed, EVERY, proc)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert load_checkpoint(killed)["step"] < STEPS  # it really died mid-run
+  assert _finish(_start(killed))["step"] == STEPS
+  want, got = load_checkpoint(straight), load_checkpoint(killed)
+  for part in ("params", "vq", "opt_state"):
+    jax.tree.map(np.testing.assert_array_equal, got[part], want[part])
+
+  _check_hf_export(straight, tmp_path / "hf", want)

@@ -1,0 +1,64 @@
+"""Defaults of codec-training configs (`configs/codec_*.py` call `codec_base_config()`).
+
+`config.codec` holds `EncodecConfig` fields (the architecture); everything else is training.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from vmas_jax.models.codec import EncodecConfig
+from vmas_jax.sharding import DEFAULT_RULES
+
+
+def codec_base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = "codec"
+  c.seed = 0
+  c.total_steps = 2000  # the learning-rate schedule spans this
+  c.stop_step = 0  # >0: stop (and save) here; later runs with other settings resume from it
+  c.checkpoint_every = 250
+  c.keep_checkpoints = 2
+  c.log_every = 10
+  c.nan_policy = "stop"  # stop | skip (see vmas_jax.train.loop.check_finite)
+  c.tensorboard = True
+  c.step_sleep_s = 0.0  # debug: pause after each step (tests that kill a run mid-way)
+  c.mesh_shape = (-1, 1, 1)
+  c.logical_axis_rules = [tuple(r) for r in DEFAULT_RULES]
+
+  # -- architecture: EncodecConfig fields; hop = prod(upsampling_ratios) = 640 -> 50 Hz
+  c.codec = ml_collections.ConfigDict(dict(
+      sample_rate=32000, num_filters=8, hidden_size=64, upsampling_ratios=(8, 5, 4, 4),
+      num_residual_layers=1, num_lstm_layers=2, use_conv_shortcut=False,
+      codebook_size=2048, num_quantizers=4, num_codebooks=4))
+
+  # -- residual VQ (EMA codebooks)
+  c.vq = ml_collections.ConfigDict(dict(decay=0.99, dead_code_fraction=0.1,
+                                        commitment_weight=1.0))
+
+  # -- reconstruction losses: time L1, mel L1 (log and linear) and linear-frequency STFT
+  #    (log magnitude + spectral convergence; it pins pitch) at several FFT sizes
+  c.loss = ml_collections.ConfigDict(dict(
+      l1_weight=1.0, mel_weight=1.0, mel_scales=(64, 128, 256, 512, 1024, 2048), mel_bands=64,
+      stft_weight=1.0, stft_scales=(512, 1024, 2048, 4096),
+      # floor of the log magnitudes (normalised spectra): a floor far below the music lets the
+      # many near-silent bins outweigh the few loud ones, and silence becomes the cheap answer
+      # for a sparse (tonal) spectrum
+      log_eps=1e-5))
+
+  # -- optimiser (AdamW of vmas_jax.train.state.make_optimizer)
+  c.optim = ml_collections.ConfigDict(dict(
+      learning_rate=5e-4, b1=0.5, b2=0.9, weight_decay=0.0, grad_clip=1.0, warmup_steps=50,
+      min_lr_ratio=0.1))
+
+  # -- input: random segments of an audio folder / CSV and of synthetic music
+  c.data = ml_collections.ConfigDict(dict(
+      audio="", segment_seconds=1.0, synthetic_fraction=0.5, seed=0, global_batch_size=8))
+  return c
+
+
+def encodec_config(config) -> EncodecConfig:
+  """The `EncodecConfig` of a codec-training config."""
+  fields = dict(config.codec)
+  fields["upsampling_ratios"] = tuple(fields["upsampling_ratios"])
+  return EncodecConfig(**fields)

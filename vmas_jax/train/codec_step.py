@@ -1,0 +1,75 @@
+"""Codec train state and the jitted train step.
+
+State: `{"params": {"encoder", "decoder"}, "vq": {"embed", "count", "sums"}, "opt_state",
+"step", "rng"}` -- the codebooks live in `vq` (EMA-updated, no gradients), the SEANet weights
+in `params` (AdamW).  `codec_variables(state)` gives `EncodecModel` variables.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from vmas_jax.models.codec import EncodecModel
+from vmas_jax.models.codec_init import init_codec
+from vmas_jax.train import codec_losses, codec_vq
+
+
+def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int) -> dict:
+  """Random SEANet weights (`init_codec`), codebooks to be seeded from the first batch."""
+  _, variables = init_codec(cfg, seed=seed)
+  params = {k: v for k, v in variables["params"].items() if k != "codebooks"}
+  return {"params": params, "vq": codec_vq.init_vq_state(variables["params"]["codebooks"]),
+          "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
+          "rng": jax.random.PRNGKey(seed)}
+
+
+def codec_variables(state: dict) -> dict:
+  """`EncodecModel` variables of a codec train state (or a loaded checkpoint of one)."""
+  return {"params": {**state["params"], "codebooks": state["vq"]["embed"]}}
+
+
+def make_codec_loss_fn(module: EncodecModel, config):
+  """(params, vq, wav[B, T], rng) -> (loss, (new vq, metrics))."""
+  sr = module.config.sample_rate
+
+  def loss_fn(params, vq, wav, rng):
+    variables = {"params": {**params, "codebooks": jax.lax.stop_gradient(vq["embed"])}}
+    z = module.apply(variables, wav[..., None], method=lambda m, x: m.encoder(x))
+    zq, _, new_vq, metrics = codec_vq.quantize_train(
+        vq, z, rng, decay=config.vq.decay, dead_code_fraction=config.vq.dead_code_fraction)
+    recon = module.apply(variables, zq, method=lambda m, x: m.decoder(x))[..., 0]
+    rec, parts = codec_losses.reconstruction_losses(wav, recon, config.loss, sr)
+    loss = rec + config.vq.commitment_weight * metrics["commitment"]
+    metrics.update(parts, loss=loss,
+                   log_mel_l1=codec_losses.log_mel_l1(wav, recon[:, :wav.shape[1]], sr))
+    return loss, (new_vq, metrics)
+
+  return loss_fn
+
+
+def make_codec_train_step(module: EncodecModel, tx, schedule, config, mesh,
+                          batch_sharding: NamedSharding):
+  """`step(state, wav) -> (state, metrics)`, jitted on `mesh`: state replicated, the batch
+  laid out by `batch_sharding`; a non-finite loss or gradient keeps the old state."""
+  grad_fn = jax.value_and_grad(make_codec_loss_fn(module, config), has_aux=True)
+
+  def step(state, wav):
+    rng = jax.random.fold_in(state["rng"], state["step"])
+    (loss, (new_vq, metrics)), grads = grad_fn(state["params"], state["vq"], wav, rng)
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    grad_norm = optax.global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    new = {"params": params, "vq": new_vq, "opt_state": opt_state,
+           "step": state["step"] + 1, "rng": state["rng"]}
+    # the skipped step still counts, so the data stream and the schedule stay aligned
+    new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, {**state, "step": new["step"]})
+    metrics.update(grad_norm=grad_norm, lr=schedule(state["step"]), finite=finite)
+    return new, metrics
+
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(step, in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
+                 donate_argnums=0)
