@@ -64,7 +64,9 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # -- the VMAS heads and objective weights (DESIGN §2.4)
   c.model = ml_collections.ConfigDict(dict(
       contrastive_dim=512, temperature_init=0.07, beat_conditioning=True))
-  c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1))
+  # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
+  c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
+                                          chunked_logits=True))
 
   # -- optimiser (AdamW, warmup + cosine)
   c.optim = ml_collections.ConfigDict(dict(

@@ -228,7 +228,7 @@ class MusicDecoder(nn.Module):
                        index, deterministic)
     return h, cache
 
-  def _heads(self, h):
+  def project_heads(self, h):
     """h [B, S, D] -> logits [B, K, S, V] in fp32."""
     w = self.lm_heads.astype(h.dtype)  # [K, D, V]
     # A batched dot over k with h broadcast: the head matrix is read in its stored layout
@@ -241,13 +241,15 @@ class MusicDecoder(nn.Module):
   # -- public
 
   def __call__(self, tokens, memory, memory_mask=None, *, input_offsets=None,
-               drop_condition=None, deterministic=True, return_hidden=False):
+               drop_condition=None, deterministic=True, return_hidden=False,
+               compute_logits=True):
     """tokens [B, K, S] int, memory [B, M, D], memory_mask [B, M] bool (True = attend).
 
     input_offsets [B, S, D] are added to the input embeddings (beat conditioning);
     drop_condition [B] bool replaces those rows' memory by the learned null memory.
     Returns logits [B, K, S, V] fp32, and hidden [B, S, D] (after the final LN) when
-    return_hidden.
+    return_hidden; only hidden without compute_logits (a loss that applies `head_weights`
+    itself, chunked, see `losses.ar_loss_from_hidden`).
     """
     memory, memory_mask = self._condition(memory, memory_mask, drop_condition)
     h = self._embed(tokens, 0, input_offsets)
@@ -255,8 +257,14 @@ class MusicDecoder(nn.Module):
       h = nn.Dropout(self.config.dropout)(h, deterministic=deterministic)
     h, _ = self._run_layers(h, None, memory, memory_mask, 0, deterministic)
     h = self.layer_norm(h)
-    logits = self._heads(h)
+    if not compute_logits:
+      return h
+    logits = self.project_heads(h)
     return (logits, h) if return_hidden else logits
+
+  def head_weights(self):
+    """The K output heads [K, D, V] (param dtype): logits[:, k] = hidden @ heads[k]."""
+    return self.lm_heads
 
   def decode(self, tokens, cache, index, memory=None, *, drop_condition=None, input_offsets=None):
     """Cached forward of S new positions starting at absolute position `index`.
@@ -281,7 +289,7 @@ class MusicDecoder(nn.Module):
       raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
     h = self._embed(tokens, index, input_offsets)
     h, layer_cache = self._run_layers(h, layer_cache, memory, mask, index, True)
-    logits = self._heads(self.layer_norm(h))
+    logits = self.project_heads(self.layer_norm(h))
     return logits, dict(layer_cache, memory_mask=mask)
 
 
