@@ -162,11 +162,18 @@ class _Codec:
     self.device = torch_device
     self.jax = jax
 
+  def _fit(self, codes):
+    """Codes into this codec's range (the `tiny` codec has fewer codebooks/entries)."""
+    cfg = self.module.config
+    return np.asarray(codes)[:, :cfg.num_codebooks] % cfg.codebook_size
+
   def ours(self, codes):
-    return np.asarray(self.jax.block_until_ready(self._decode(self.variables, codes)))
+    out = self._decode(self.variables, self._fit(codes))
+    return np.asarray(self.jax.block_until_ready(out))
 
   def hf(self, codes):
     import torch
+    codes = self._fit(codes)
     with torch.no_grad():
       out = self.hf_model.decode(torch.tensor(codes[None], device=self.device), [None])
     return out.audio_values.cpu().numpy()
