@@ -98,3 +98,31 @@ def test_total_is_weighted_sum():
       total, m["loss_ar"] + 0.3 * m["loss_contrastive"] + 0.2 * m["loss_beat"], rtol=1e-6)
   assert {"acc_cb0", "acc_cb1", "ce_cb0", "contrastive_acc", "temperature"} <= set(m)
   assert m["contrastive_acc"] == 0.0  # embeddings reversed: every pair is a mismatch
+
+
+def test_chunked_ar_loss_equals_full_logits_loss_and_grads():
+  """`ar_loss_from_hidden` (one codebook's logits at a time, rematerialised) == `ar_loss` of
+  the full [B, K, S, V] logits: loss, metrics and gradients w.r.t. hidden and heads."""
+  rs = np.random.RandomState(0)
+  b, k, s, d, v = 2, 4, 7, 8, 16
+  hidden = jnp.asarray(rs.randn(b, s, d).astype(np.float32))
+  heads = jnp.asarray(rs.randn(k, d, v).astype(np.float32))
+  targets = jnp.asarray(rs.randint(0, v + 1, (b, k, s)))  # v = the special (empty) id
+  mask = jnp.asarray(rs.rand(k, s) > 0.3)
+
+  def full(hd, w):
+    return losses.ar_loss(jnp.einsum("bsd,kdv->bksv", hd, w), targets, mask)
+
+  def chunked(hd, w):
+    return losses.ar_loss_from_hidden(hd, w, targets, mask)
+
+  (l_f, m_f), g_f = jax.value_and_grad(full, argnums=(0, 1), has_aux=True)(hidden, heads)
+  (l_c, m_c), g_c = jax.jit(jax.value_and_grad(chunked, argnums=(0, 1), has_aux=True))(
+      hidden, heads)
+  np.testing.assert_allclose(l_c, l_f, rtol=1e-6)
+  np.testing.assert_allclose(m_c["ce_k"], m_f["ce_k"], rtol=1e-6)
+  np.testing.assert_array_equal(m_c["acc_k"], m_f["acc_k"])
+  assert float(m_f["acc_k"].max()) > 0
+  for a, e in zip(g_c, g_f):
+    np.testing.assert_allclose(a, e, atol=1e-7, rtol=1e-5)
+  assert float(jnp.abs(g_f[1]).max()) > 0

@@ -151,3 +151,18 @@ def test_bad_arguments_are_reported(hf_and_ours):
                     prompt_codes=np.zeros((1, K, 5), int))
   with pytest.raises(ValueError, match="memory must be"):
     sample.generate(module, variables, memory[..., :3], None, 4, jax.random.key(0))
+
+
+def test_inverse_cdf_equals_a_plain_cumulative_sum():
+  """The two-level search picks the id whose CDF interval holds u * total, never a zero."""
+  rs = np.random.RandomState(6)
+  probs = rs.rand(3, 128).astype(np.float32) * (rs.rand(3, 128) > 0.7)
+  u = rs.rand(3, 50).astype(np.float32)
+  ids = np.asarray(jax.vmap(sample.inverse_cdf, in_axes=(None, 1), out_axes=1)(probs, u))
+  cdf = np.cumsum(probs.astype(np.float64), axis=-1)
+  ref = np.stack([np.searchsorted(cdf[r], u[r] * cdf[r, -1]) for r in range(3)])
+  assert (probs[np.arange(3)[:, None], ids] > 0).all()
+  np.testing.assert_array_equal(ids, ref)
+  small = np.array([[0.0, 0.25, 0.0, 0.75]], np.float32)
+  got = [int(sample.inverse_cdf(small, np.float32([x]))[0]) for x in (1e-6, 0.2, 0.3, 1.0)]
+  assert got == [1, 1, 3, 3]

@@ -16,7 +16,7 @@ def test_vmas_outputs_and_beat_alignment():
   config = load_config("configs/tiny.py", [
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.codec.codebook_size=64",
-      "--config.decoder.vocab_size=64"])
+      "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False"])
   model, backbone = VMAS.from_config(config)
   assert backbone is None
   batch = memory_data.make_example_batch(config, 2, seed=0,

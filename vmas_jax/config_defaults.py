@@ -53,7 +53,8 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       **DECODER_SIZES[size], num_codebooks=4, vocab_size=2048, max_positions=2048,
       dropout=0.0, activation="gelu", layer_norm_eps=1e-5,
       dtype="bfloat16", param_dtype="float32",
-      scan_layers=True, remat_policy="none",  # none | full | dots_saveable
+      scan_layers=True, remat_policy="none",  # vmas_jax.remat.POLICIES
+      attention_impl="auto",  # einsum | xla | cudnn | auto (cudnn on GPU in bf16, else xla)
       cond_dropout=0.1, hf_path=""))
 
   # -- video side: frame backbone + factorized temporal encoder
@@ -64,12 +65,14 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       chunk_size=16, tokens_per_frame=5,  # CLS + 2x2 pooled patch grid
       temporal_layers=4, temporal_dim=512, temporal_heads=8, temporal_mlp=2048,
       time_scale=8.0, temporal_dropout=0.0,  # time positions: sinusoid of seconds * time_scale
-      max_seconds=3600.0, dtype="bfloat16"))
+      max_seconds=3600.0, dtype="bfloat16", attention_impl="auto"))
 
   # -- the VMAS heads and objective weights (DESIGN §2.4)
   c.model = ml_collections.ConfigDict(dict(
       contrastive_dim=512, temperature_init=0.07, beat_conditioning=True))
-  c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1))
+  # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
+  c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
+                                          chunked_logits=True))
 
   # -- optimiser (AdamW, warmup + cosine)
   c.optim = ml_collections.ConfigDict(dict(

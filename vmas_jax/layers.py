@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vmas_jax import remat
+
 Dtype = Any
 Array = jax.Array
 
@@ -135,21 +137,50 @@ class MLP(nn.Module):
   def __call__(self, x: Array) -> Array:
     d = x.shape[-1]
     kw = dict(use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype)
-    h = Dense(self.hidden, ("embed",), ("mlp",), name="fc1", **kw)(x)
+    h = remat.tag(Dense(self.hidden, ("embed",), ("mlp",), name="fc1", **kw)(x), remat.MLP_HIDDEN)
     h = activation(self.act)(h)
     h = nn.with_logical_constraint(h, ("batch", "length", "mlp")) if h.ndim == 3 else h
     return Dense(d, ("mlp",), ("embed",), name="fc2", **kw)(h)
 
 
+ATTENTION_IMPLS = ("einsum", "xla", "cudnn", "auto")
+
+
+def resolve_attention_impl(impl: str, dtype) -> str:
+  """The attention implementation to run: "auto" -> "cudnn" on NVIDIA GPUs in bf16/fp16 (its
+  flash kernels take only those), else "xla"."""
+  if impl not in ATTENTION_IMPLS:
+    raise ValueError(f"attention_impl {impl!r}; expected one of {ATTENTION_IMPLS}")
+  if impl != "auto":
+    return impl
+  half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+  return "cudnn" if half and jax.default_backend() == "gpu" else "xla"
+
+
 def dot_product_attention(q: Array, k: Array, v: Array, mask: Array | None = None,
-                          scale: float | None = None, kv_heads_first: bool = False) -> Array:
-  """Softmax attention in fp32 logits.
+                          scale: float | None = None, kv_heads_first: bool = False,
+                          causal: bool = False, impl: str = "einsum") -> Array:
+  """Softmax attention with fp32 logits.
 
   q: [B, S, H, Dh], k/v: [B, M, H, Dh] (or [B, H, M, Dh] with kv_heads_first, the layout
-  of a KV cache: attention then reads it without transposing), mask: broadcastable to
-  [B, H, S, M] (True = attend).  Returns [B, S, H, Dh] in q's dtype.
+  of a KV cache: the einsum path then reads it without transposing), mask: broadcastable to
+  [B, H, S, M] (True = attend); causal: query i also sees only keys <= i (S == M).
+  impl: "einsum" (plain einsum + softmax), "xla" / "cudnn" (`jax.nn.dot_product_attention`:
+  cuDNN flash attention on NVIDIA GPUs), "auto" (see `resolve_attention_impl`).
+  Returns [B, S, H, Dh] in q's dtype.
   """
+  impl = resolve_attention_impl(impl, q.dtype)
   scale = q.shape[-1] ** -0.5 if scale is None else scale
+  if impl != "einsum":
+    if kv_heads_first:
+      k, v = jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2)
+    if mask is not None:
+      mask = jnp.broadcast_to(mask, mask.shape[:2] + (q.shape[1], k.shape[1]))
+    return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, is_causal=causal,
+                                        implementation=impl)
+  if causal:
+    tri = causal_mask(q.shape[1], k.shape[2 if kv_heads_first else 1])
+    mask = tri if mask is None else mask & tri
   kv = "bhmd" if kv_heads_first else "bmhd"
   logits = jnp.einsum(f"bshd,{kv}->bhsm", q, k, preferred_element_type=jnp.float32) * scale
   if mask is not None:
@@ -177,6 +208,7 @@ class MultiHeadAttention(nn.Module):
   use_bias: bool = True
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  attention_impl: str = "einsum"  # see `dot_product_attention`
 
   def setup(self):
     kw = dict(use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype)
@@ -188,19 +220,21 @@ class MultiHeadAttention(nn.Module):
 
   def project_q(self, x: Array) -> Array:
     """x [B, S, D] -> q [B, S, H, Dh]."""
-    return self.q_proj(x)
+    return remat.tag(self.q_proj(x), remat.QKV)
 
   def project_kv(self, x: Array) -> tuple[Array, Array]:
     """x [B, M, D] -> (k, v) each [B, M, H, Dh]."""
-    return self.k_proj(x), self.v_proj(x)
+    return remat.tag(self.k_proj(x), remat.QKV), remat.tag(self.v_proj(x), remat.QKV)
 
   def attend_out(self, q: Array, k: Array, v: Array, mask: Array | None = None,
-                 kv_heads_first: bool = False) -> Array:
+                 kv_heads_first: bool = False, causal: bool = False) -> Array:
     """Attention then output projection: [B, S, H, Dh] -> [B, S, D_out].
 
     k/v: [B, M, H, Dh], or [B, H, M, Dh] with kv_heads_first.
     """
-    return self.out_proj(dot_product_attention(q, k, v, mask, kv_heads_first=kv_heads_first))
+    context = dot_product_attention(q, k, v, mask, kv_heads_first=kv_heads_first, causal=causal,
+                                    impl=self.attention_impl)
+    return self.out_proj(remat.tag(context, remat.CONTEXT))
 
   def __call__(self, x: Array, context: Array | None = None, mask: Array | None = None) -> Array:
     """x [B, S, D], context [B, M, D] (defaults to x) -> [B, S, D]."""

@@ -31,6 +31,38 @@ def ar_loss(logits: Array, targets: Array, mask: Array) -> tuple[Array, dict[str
   logp = jax.nn.log_softmax(logits, axis=-1)
   nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
   correct = jnp.argmax(logits, axis=-1) == targets
+  return _per_codebook_means(nll, correct, valid)
+
+
+def ar_loss_from_hidden(hidden: Array, heads: Array, targets: Array, mask: Array
+                        ) -> tuple[Array, dict[str, Array]]:
+  """`ar_loss` of the logits `hidden @ heads[k]`, computed one codebook at a time.
+
+  hidden [B, S, D] (the decoder's last hidden states), heads [K, D, V] (its output heads,
+  cast to hidden's dtype; logits accumulate in fp32), targets/mask as `ar_loss`.  Each
+  codebook's fp32 logits [B, S, V] are made inside a rematerialised `lax.map` step, so
+  neither the forward nor the backward holds all K of them (with K = 4, V = 2048 the full
+  [B, K, S, V] logits are the largest activation of a training step).
+  """
+  valid = jnp.broadcast_to(mask, targets.shape)
+  safe = jnp.clip(targets, 0, heads.shape[-1] - 1).astype(jnp.int32)
+
+  @jax.checkpoint
+  def one_codebook(args):
+    w, tgt, full_tgt = args  # [D, V], [B, S], [B, S]
+    logits = jnp.einsum("bsd,dv->bsv", hidden, w.astype(hidden.dtype),
+                        preferred_element_type=jnp.float32)
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    nll = lse - jnp.take_along_axis(logits, tgt[..., None], axis=-1)[..., 0]
+    return nll, jnp.argmax(logits, axis=-1) == full_tgt
+
+  per_k = (heads, jnp.swapaxes(safe, 0, 1), jnp.swapaxes(targets, 0, 1))
+  nll, correct = jax.lax.map(one_codebook, per_k)  # [K, B, S]
+  return _per_codebook_means(jnp.swapaxes(nll, 0, 1), jnp.swapaxes(correct, 0, 1), valid)
+
+
+def _per_codebook_means(nll: Array, correct: Array, valid: Array):
+  """[B, K, S] each -> (mean over codebooks, {"ce_k", "acc_k"}) over the valid slots."""
   count = jnp.maximum(valid.sum(axis=(0, 2)).astype(jnp.float32), 1.0)  # [K]
   ce_k = jnp.where(valid, nll, 0.0).sum(axis=(0, 2)) / count
   acc_k = jnp.where(valid & correct, 1.0, 0.0).sum(axis=(0, 2)) / count
@@ -76,11 +108,16 @@ def vmas_loss(outputs: dict[str, Array], batch: dict[str, Array], loss_config
               ) -> tuple[Array, dict[str, Array]]:
   """The weighted total from the model's outputs (see `VMAS.__call__`).
 
-  outputs: logits [B,K,S,V], targets [B,K,S], target_mask [K,S] or [B,K,S], music_embed [B,E],
-  video_embed [B,E], log_temperature [], beat_logits [B,F].  batch: music_beat [B,F].
+  outputs: logits [B,K,S,V] (or hidden [B,S,D] and lm_heads [K,D,V], for the chunked form),
+  targets [B,K,S], target_mask [K,S] or [B,K,S], music_embed [B,E], video_embed [B,E],
+  log_temperature [], beat_logits [B,F].  batch: music_beat [B,F].
   Returns (total, metrics) where metrics hold every term and per-codebook accuracy.
   """
-  l_ar, ar = ar_loss(outputs["logits"], outputs["targets"], outputs["target_mask"])
+  if "logits" in outputs:
+    l_ar, ar = ar_loss(outputs["logits"], outputs["targets"], outputs["target_mask"])
+  else:
+    l_ar, ar = ar_loss_from_hidden(outputs["hidden"], outputs["lm_heads"], outputs["targets"],
+                                   outputs["target_mask"])
   l_con, con = contrastive_loss(outputs["music_embed"], outputs["video_embed"],
                                 outputs["log_temperature"])
   l_beat = beat_loss(outputs["beat_logits"], batch["music_beat"], outputs.get("beat_mask"))

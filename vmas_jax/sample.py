@@ -40,15 +40,22 @@ def _ordered_bits(x):
 def kth_largest_mask(logits, k: int):
   """[..., V] -> bool [..., V]: True for entries >= the k-th largest (ties kept).
 
-  Builds the k-th largest value bit by bit (32 compare-and-count passes): far cheaper on
-  CPU than `lax.top_k`/sort for V = 2048, and exact.
+  Builds the k-th largest value two bits at a time (16 passes, each counting the entries
+  above 3 candidate thresholds at once): exact, and on XLA CPU far cheaper than
+  `lax.top_k` (a full sort of V = 2048) or one bit per pass (twice the passes; the
+  per-pass dispatch dominates at small sizes).  The counts are a dot with a ones vector
+  (exact for V < 2^24): XLA CPU splits a long sum into three windowed reductions.
   """
   u = _ordered_bits(logits)
   t = jnp.zeros(u.shape[:-1] + (1,), jnp.uint32)
-  for bit in range(31, -1, -1):
-    cand = t | jnp.uint32(1 << bit)
-    enough = jnp.sum(u >= cand, axis=-1, keepdims=True) >= k
-    t = jnp.where(enough, cand, t)
+  digits = jnp.arange(1, 4, dtype=jnp.uint32)  # candidate values of the next two bits
+  ones = jnp.ones((u.shape[-1],), jnp.float32)
+  for shift in range(30, -1, -2):
+    cand = t | (digits << shift)  # [..., 3], increasing
+    count = (u[..., None, :] >= cand[..., :, None]).astype(jnp.float32) @ ones  # [..., 3]
+    # the largest digit that still leaves >= k entries at or above the threshold
+    best = jnp.sum(count >= k, axis=-1, keepdims=True).astype(jnp.uint32)
+    t = t | (best << shift)
   return u >= t
 
 
@@ -70,17 +77,41 @@ def filter_logits(logits, top_k: int = 0, top_p=None):
   return logits
 
 
-def sample_logits(logits, key, *, top_k: int, top_p, temperature):
-  """logits [..., V] -> ids [...] int32, by inverse-CDF with one uniform per row.
+def inverse_cdf(probs, u, block: int = 32):
+  """probs [..., V] >= 0 (unnormalised), u [...] in (0, 1] -> ids [...] int32.
+
+  The id whose cumulative probability interval holds u * sum(probs), found in two levels
+  (block sums, then within the chosen block) instead of a cumulative sum over all of V: XLA
+  CPU computes `cumsum` as a windowed reduction, O(V^2) for V = 2048.  Never returns a
+  zero-probability id.
+  """
+  v = probs.shape[-1]
+  if v % block:
+    block = 1
+  lead = probs.shape[:-1]
+  blocks = probs.reshape(lead + (v // block, block))
+  block_cdf = jnp.cumsum(blocks.sum(-1), axis=-1)  # [..., V/block]
+  target = u * block_cdf[..., -1]
+  b = jnp.minimum(jnp.sum(block_cdf < target[..., None], axis=-1), v // block - 1)
+  before = jnp.take_along_axis(block_cdf, jnp.maximum(b - 1, 0)[..., None], -1)[..., 0]
+  before = jnp.where(b > 0, before, 0.0)
+  inner = jnp.take_along_axis(blocks, b[..., None, None], -2)[..., 0, :]  # [..., block]
+  j = jnp.minimum(jnp.sum(jnp.cumsum(inner, -1) < (target - before)[..., None], -1), block - 1)
+  ids = (b * block + j).astype(jnp.int32)
+  # rounding can land on a filtered (zero) entry at a block's edge: take the best id then
+  ok = jnp.take_along_axis(probs, ids[..., None], -1)[..., 0] > 0
+  return jnp.where(ok, ids, jnp.argmax(probs, axis=-1).astype(jnp.int32))
+
+
+def sample_logits(logits, u, *, top_k: int, top_p, temperature):
+  """logits [..., V], u [...] uniform in [0, 1) -> ids [...] int32, by inverse CDF.
 
   (One uniform per row instead of V Gumbel draws: the random bits dominate a CPU step.)
   """
   logits = filter_logits(logits / temperature, top_k, top_p)
-  cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
-  u = jax.random.uniform(key, logits.shape[:-1] + (1,)) * cdf[..., -1:]
+  probs = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
   u = jnp.maximum(u, jnp.finfo(jnp.float32).tiny)  # u > 0: zero-probability ids never win
-  ids = jnp.sum(cdf < u, axis=-1)
-  return jnp.minimum(ids, logits.shape[-1] - 1).astype(jnp.int32)
+  return inverse_cdf(probs, u)
 
 
 def _forced_grid(batch, k, num_frames, special, prompt_codes):
@@ -103,7 +134,11 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
 
   # Decoding runs the layers unrolled: a scanned stack would dynamic-slice (copy) every
   # layer's weights out of the stacked arrays at each step; static slices are taken once.
-  module = MusicDecoder(dataclasses.replace(config, scan_layers=False, remat_policy="none"))
+  # On CPU attention stays the plain einsum, which reads the [B, H, T, Dh] cache in place
+  # (`jax.nn.dot_product_attention` wants [B, T, H, Dh]: a transpose of it per step).
+  impl = "einsum" if jax.default_backend() == "cpu" else config.attention_impl
+  module = MusicDecoder(dataclasses.replace(config, scan_layers=False, remat_policy="none",
+                                            attention_impl=impl))
 
   def run(variables, memory, memory_mask, rng, temperature, top_p, guidance, prompt, offsets):
     params = variables["params"]
@@ -138,13 +173,17 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
         variables, tile(forced[:, :, :n0]), cache, 0, tile(memory), drop_condition=drop,
         input_offsets=None if offsets is None else offsets[:, :n0], method=module.decode)
 
+    # every step's uniforms drawn at once: a random draw inside the loop costs more on CPU
+    # than the tiny model's forward
+    uniforms = jax.random.uniform(rng, (t, b, k))
+
     def body(s: DecodeState) -> DecodeState:
       lg = s.logits
       if use_cfg:
         cond, uncond = lg[:b], lg[b:]
         lg = uncond + (cond - uncond) * guidance
-      key = jax.random.fold_in(rng, s.pos)
-      sampled = sample_logits(lg, key, top_k=top_k, top_p=top_p if use_top_p else None,
+      u = jax.lax.dynamic_index_in_dim(uniforms, s.pos, keepdims=False)
+      sampled = sample_logits(lg, u, top_k=top_k, top_p=top_p if use_top_p else None,
                               temperature=temperature)
       known = jax.lax.dynamic_slice_in_dim(forced, s.pos, 1, axis=2)[..., 0]
       new = jnp.where(known == -1, sampled, known)  # [B, K]

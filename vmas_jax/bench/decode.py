@@ -3,7 +3,9 @@
 Both run on identical random weights (HF init, converted in memory) with the same settings
 (top-k sampling, temperature 1, classifier-free guidance with cond + uncond rows in one
 batch, cross-attention memory of `--memory-length` tokens).  Prints generated frames per
-second (batch * frames / wall time) for both and their ratio.
+second (batch * frames / wall time) for both and their ratio, then the EnCodec decode of
+the generated codes to audio (ours jitted vs HF `EncodecModel.decode`, same random weights)
+and the total time from nothing to audio.
 
   vmas bench decode --size tiny --frames 250 --batch 2 --guidance 3
 """
@@ -25,8 +27,11 @@ def add_arguments(parser):
   parser.add_argument("--top-k", type=int, default=250)
   parser.add_argument("--memory-length", type=int, default=64)
   parser.add_argument("--repeats", type=int, default=2, help="timed runs per side (best kept)")
-  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
-                      help="our compute dtype (HF always runs fp32)")
+  parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                      help="our weights/cache/compute dtype (auto: bfloat16 on GPU/TPU, "
+                           "float32 on CPU, which has no fast bf16 matmul); HF runs fp32")
+  parser.add_argument("--codec", default="encodec_32khz", choices=["encodec_32khz", "tiny", "none"],
+                      help="codec whose decode of the generated codes is timed (none: skip)")
   parser.add_argument("--torch-device", default="auto", help="cpu | cuda | auto")
   parser.add_argument("--torch-threads", type=int, default=0,
                       help="torch CPU threads (0: torch default); on a busy machine 1 is "
@@ -54,6 +59,8 @@ def run(args) -> int:
   from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
 
   size = DECODER_SIZES[args.size]
+  if args.dtype == "auto":
+    args.dtype = "float32" if jax.default_backend() == "cpu" else "bfloat16"
   k, v = 4, 2048
   dev = ("cuda" if torch.cuda.is_available() else "cpu") if args.torch_device == "auto" \
       else args.torch_device
@@ -88,12 +95,20 @@ def run(args) -> int:
     return np.asarray(jax.block_until_ready(out))
 
   t0 = time.perf_counter()
-  ours()
+  codes = ours()
   compile_s = time.perf_counter() - t0
   t_ours = _best_time(ours, args.repeats)
   fps_ours = b * f / t_ours
   print(f"ours: {t_ours:.3f} s -> {fps_ours:.1f} frames/s  (first call incl. compile "
         f"{compile_s:.1f} s)")
+  codec = None if args.codec == "none" else _Codec(args.codec, dev)
+  t_codec = None
+  if codec is not None:
+    codec.ours(codes)  # warm-up (compiles)
+    t_codec = _best_time(lambda: codec.ours(codes), args.repeats)
+  if t_codec is not None:
+    print(f"ours: codec decode {t_codec:.3f} s; generate + decode {t_ours + t_codec:.3f} s "
+          f"for {f / 50:g} s of audio")
   if args.skip_hf:
     return 0
 
@@ -118,4 +133,47 @@ def run(args) -> int:
   fps_hf = b * f / t_hf
   print(f"hf:   {t_hf:.3f} s -> {fps_hf:.1f} frames/s")
   print(f"ratio ours/hf: {fps_ours / fps_hf:.2f}x")
+  if codec is not None:
+    codec.hf(codes)  # warm-up
+    t_hf_codec = _best_time(lambda: codec.hf(codes), args.repeats)
+    print(f"hf:   codec decode {t_hf_codec:.3f} s; generate + decode {t_hf + t_hf_codec:.3f} s")
+    print(f"ratio ours/hf, codec decode: {t_hf_codec / t_codec:.2f}x; generate + decode: "
+          f"{(t_hf + t_hf_codec) / (t_ours + t_codec):.2f}x")
   return 0
+
+
+class _Codec:
+  """EnCodec decode of codes [B, K, F] -> audio, ours (jitted) and HF's, on one set of random
+  weights (ours exported to a temporary HF directory)."""
+
+  def __init__(self, arch: str, torch_device: str):
+    import tempfile
+
+    import jax
+    from transformers import EncodecModel
+
+    from vmas_jax.convert import to_hf
+    from vmas_jax.models.codec import jitted_codec, make_codec
+    self.module, self.variables = make_codec(dict(hf_path="", arch=arch))
+    _, self._decode = jitted_codec(self.module.config, self.module.dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+      to_hf(self.module, self.variables, tmp)
+      self.hf_model = EncodecModel.from_pretrained(tmp).eval().to(torch_device)
+    self.device = torch_device
+    self.jax = jax
+
+  def _fit(self, codes):
+    """Codes into this codec's range (the `tiny` codec has fewer codebooks/entries)."""
+    cfg = self.module.config
+    return np.asarray(codes)[:, :cfg.num_codebooks] % cfg.codebook_size
+
+  def ours(self, codes):
+    out = self._decode(self.variables, self._fit(codes))
+    return np.asarray(self.jax.block_until_ready(out))
+
+  def hf(self, codes):
+    import torch
+    codes = self._fit(codes)
+    with torch.no_grad():
+      out = self.hf_model.decode(torch.tensor(codes[None], device=self.device), [None])
+    return out.audio_values.cpu().numpy()

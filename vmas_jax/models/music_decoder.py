@@ -25,12 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax import layers
+from vmas_jax import layers, remat
 
 _DECODER_FIELDS = ("num_layers", "d_model", "num_heads", "ffn_dim", "num_codebooks", "vocab_size",
                    "max_positions", "dropout", "activation", "layer_norm_eps", "dtype",
-                   "param_dtype", "scan_layers", "remat_policy")
-_REMAT_POLICIES = ("none", "full", "dots_saveable")
+                   "param_dtype", "scan_layers", "remat_policy", "attention_impl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +47,18 @@ class DecoderConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   scan_layers: bool = True
-  remat_policy: str = "none"
+  remat_policy: str = "none"  # see `remat.POLICIES`
+  attention_impl: str = "auto"  # einsum | xla | cudnn | auto (`layers.dot_product_attention`)
 
   def __post_init__(self):
     if self.d_model % self.num_heads:
       raise ValueError(f"d_model {self.d_model} is not divisible by num_heads {self.num_heads}")
-    if self.remat_policy not in _REMAT_POLICIES:
-      raise ValueError(f"remat_policy {self.remat_policy!r}; expected one of {_REMAT_POLICIES}")
+    if self.remat_policy not in remat.POLICIES:
+      raise ValueError(f"remat_policy {self.remat_policy!r}; expected one of "
+                       f"{sorted(remat.POLICIES)}")
+    if self.attention_impl not in layers.ATTENTION_IMPLS:
+      raise ValueError(f"attention_impl {self.attention_impl!r}; expected one of "
+                       f"{layers.ATTENTION_IMPLS}")
 
   @property
   def head_dim(self) -> int:
@@ -98,7 +102,8 @@ class DecoderBlock(nn.Module):
     kw = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype))
     norm = lambda name: layers.LayerNorm(cfg.layer_norm_eps, name=name, **kw)
     attn = lambda name: layers.MultiHeadAttention(cfg.num_heads, cfg.head_dim, use_bias=False,
-                                                  name=name, **kw)
+                                                  attention_impl=cfg.attention_impl, name=name,
+                                                  **kw)
 
     def residual(x):
       return nn.Dropout(cfg.dropout)(x, deterministic=deterministic) if cfg.dropout else x
@@ -123,14 +128,13 @@ class DecoderBlock(nn.Module):
     sa = attn("self_attn")
     x = norm("self_attn_layer_norm")(h)
     q, (k, v) = sa.project_q(x), sa.project_kv(x)
-    if cache is None:
-      mask = layers.causal_mask(s)
-    else:
+    mask = None
+    if cache is not None:
       k_all, v_all = write(cache["k"], k, (0, 0, index, 0)), write(cache["v"], v, (0, 0, index, 0))
       k, v = read(k_all), read(v_all)
       mask = layers.causal_mask(s, k.shape[2], offset=index)
     h = h + residual(sa.attend_out(q, k.astype(q.dtype), v.astype(q.dtype), mask,
-                                   kv_heads_first=cache is not None))
+                                   kv_heads_first=cache is not None, causal=cache is None))
     # cross-attention to the memory; K/V are projected when memory is given (training,
     # prefill) and read from the cache otherwise
     ca = attn("encoder_attn")
@@ -157,9 +161,8 @@ class DecoderBlock(nn.Module):
 def _block_class(cfg: DecoderConfig):
   if cfg.remat_policy == "none":
     return DecoderBlock
-  policy = None if cfg.remat_policy == "full" else jax.checkpoint_policies.dots_saveable
-  return nn.remat(DecoderBlock, policy=policy, prevent_cse=not cfg.scan_layers,
-                  static_argnums=(6,))
+  return nn.remat(DecoderBlock, policy=remat.POLICIES[cfg.remat_policy],
+                  prevent_cse=not cfg.scan_layers, static_argnums=(6,))
 
 
 class MusicDecoder(nn.Module):
@@ -225,24 +228,28 @@ class MusicDecoder(nn.Module):
                        index, deterministic)
     return h, cache
 
-  def _heads(self, h):
+  def project_heads(self, h):
     """h [B, S, D] -> logits [B, K, S, V] in fp32."""
-    w = self.lm_heads.astype(h.dtype)
-    # One [D, V] matmul per codebook: a single einsum over k makes XLA CPU transpose the
-    # whole [K, D, V] head matrix (32 MB at musicgen-small) on every decoding step.
-    return jnp.stack([jnp.einsum("bsd,dv->bsv", h, w[k], preferred_element_type=jnp.float32)
-                      for k in range(w.shape[0])], axis=1)
+    w = self.lm_heads.astype(h.dtype)  # [K, D, V]
+    # A batched dot over k with h broadcast: the head matrix is read in its stored layout
+    # (an einsum with h unbroadcast makes XLA CPU transpose all of [K, D, V] at every
+    # decoding step; slicing w[k] per codebook copies it).
+    hk = jnp.broadcast_to(h[None], (w.shape[0],) + h.shape)
+    logits = jnp.einsum("kbsd,kdv->kbsv", hk, w, preferred_element_type=jnp.float32)
+    return jnp.swapaxes(logits, 0, 1)
 
   # -- public
 
   def __call__(self, tokens, memory, memory_mask=None, *, input_offsets=None,
-               drop_condition=None, deterministic=True, return_hidden=False):
+               drop_condition=None, deterministic=True, return_hidden=False,
+               compute_logits=True):
     """tokens [B, K, S] int, memory [B, M, D], memory_mask [B, M] bool (True = attend).
 
     input_offsets [B, S, D] are added to the input embeddings (beat conditioning);
     drop_condition [B] bool replaces those rows' memory by the learned null memory.
     Returns logits [B, K, S, V] fp32, and hidden [B, S, D] (after the final LN) when
-    return_hidden.
+    return_hidden; only hidden without compute_logits (a loss that applies `head_weights`
+    itself, chunked, see `losses.ar_loss_from_hidden`).
     """
     memory, memory_mask = self._condition(memory, memory_mask, drop_condition)
     h = self._embed(tokens, 0, input_offsets)
@@ -250,8 +257,14 @@ class MusicDecoder(nn.Module):
       h = nn.Dropout(self.config.dropout)(h, deterministic=deterministic)
     h, _ = self._run_layers(h, None, memory, memory_mask, 0, deterministic)
     h = self.layer_norm(h)
-    logits = self._heads(h)
+    if not compute_logits:
+      return h
+    logits = self.project_heads(h)
     return (logits, h) if return_hidden else logits
+
+  def head_weights(self):
+    """The K output heads [K, D, V] (param dtype): logits[:, k] = hidden @ heads[k]."""
+    return self.lm_heads
 
   def decode(self, tokens, cache, index, memory=None, *, drop_condition=None, input_offsets=None):
     """Cached forward of S new positions starting at absolute position `index`.
@@ -276,7 +289,7 @@ class MusicDecoder(nn.Module):
       raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
     h = self._embed(tokens, index, input_offsets)
     h, layer_cache = self._run_layers(h, layer_cache, memory, mask, index, True)
-    logits = self._heads(self.layer_norm(h))
+    logits = self.project_heads(self.layer_norm(h))
     return logits, dict(layer_cache, memory_mask=mask)
 
 

@@ -32,19 +32,22 @@ class FactorizedBlock(nn.Module):
   mlp_dim: int
   dropout: float = 0.0
   dtype: Dtype = jnp.float32
+  attention_impl: str = "einsum"  # see `layers.dot_product_attention`
 
   @nn.compact
   def __call__(self, x, frame_mask, deterministic=True):
     b, t, p, d = x.shape
     hd = d // self.num_heads
+    attn = lambda name: MultiHeadAttention(self.num_heads, hd, dtype=self.dtype,
+                                           attention_impl=self.attention_impl, name=name)
     drop = nn.Dropout(self.dropout, deterministic=deterministic)
     h = LayerNorm(dtype=self.dtype, name="time_norm")(x)
     h = h.transpose(0, 2, 1, 3).reshape(b * p, t, d)
     mask = jnp.repeat(frame_mask, p, axis=0)[:, None, None, :]  # keys: real frames only
-    h = MultiHeadAttention(self.num_heads, hd, dtype=self.dtype, name="time_attn")(h, mask=mask)
+    h = attn("time_attn")(h, mask=mask)
     x = x + drop(h.reshape(b, p, t, d).transpose(0, 2, 1, 3))
     h = LayerNorm(dtype=self.dtype, name="frame_norm")(x).reshape(b * t, p, d)
-    h = MultiHeadAttention(self.num_heads, hd, dtype=self.dtype, name="frame_attn")(h)
+    h = attn("frame_attn")(h)
     x = x + drop(h.reshape(b, t, p, d))
     h = LayerNorm(dtype=self.dtype, name="mlp_norm")(x)
     return x + drop(MLP(self.mlp_dim, "gelu", dtype=self.dtype, name="mlp")(h))
@@ -70,6 +73,7 @@ class TemporalVideoEncoder(nn.Module):
   time_scale: float = 8.0
   dropout: float = 0.0
   dtype: Dtype = jnp.float32
+  attention_impl: str = "einsum"  # see `layers.dot_product_attention`
 
   def _features(self, frames):
     """frames [B, T, H, W, 3] uint8 -> [B, T, P, D_f]; creates params['backbone']."""
@@ -121,7 +125,7 @@ class TemporalVideoEncoder(nn.Module):
     x = nn.Dropout(self.dropout, deterministic=deterministic)(x)
     for i in range(self.num_layers):
       x = FactorizedBlock(self.num_heads, self.mlp_dim, self.dropout, self.dtype,
-                          name=f"block_{i}")(x, frame_mask, deterministic)
+                          self.attention_impl, name=f"block_{i}")(x, frame_mask, deterministic)
     x = LayerNorm(dtype=self.dtype, name="final_norm")(x).reshape(b, t * p, self.dim)
     token_mask = jnp.repeat(frame_mask, p, axis=1)
 
@@ -131,6 +135,7 @@ class TemporalVideoEncoder(nn.Module):
                        (self.dim,))
     q = jnp.broadcast_to(query.astype(self.dtype), (b, 1, self.dim))
     g = MultiHeadAttention(self.num_heads, self.dim // self.num_heads, dtype=self.dtype,
+                           attention_impl=self.attention_impl,
                            name="pool_attn")(q, context=x, mask=token_mask[:, None, None, :])
     g = LayerNorm(dtype=self.dtype, name="pool_norm")(g[:, 0])
     global_embed = Dense(self.embed_dim, ("mlp",), ("embed",), dtype=self.dtype,
@@ -159,7 +164,8 @@ def video_encoder_from_config(video_cfg, out_dim: int, embed_dim: int, load_weig
       num_layers=video_cfg.temporal_layers, dim=video_cfg.temporal_dim,
       num_heads=video_cfg.temporal_heads, mlp_dim=video_cfg.temporal_mlp,
       time_scale=video_cfg.get("time_scale", 8.0), dropout=video_cfg.get("temporal_dropout", 0.0),
-      dtype=jnp.dtype(video_cfg.get("dtype", "float32")))
+      dtype=jnp.dtype(video_cfg.get("dtype", "float32")),
+      attention_impl=video_cfg.get("attention_impl", "auto"))
   return enc, bb_vars
 
 

@@ -47,6 +47,8 @@ class VMAS(nn.Module):
   min_temperature: float = 0.01
   beat_conditioning: bool = True
   cond_dropout: float = 0.1
+  # outputs hidden + lm_heads instead of logits: the loss makes them one codebook at a time
+  chunked_logits: bool = False
 
   @classmethod
   def from_config(cls, config, *, load_weights: bool = True) -> tuple["VMAS", Any]:
@@ -63,7 +65,8 @@ class VMAS(nn.Module):
                 contrastive_dim=config.model.contrastive_dim,
                 temperature_init=config.model.temperature_init,
                 beat_conditioning=config.model.beat_conditioning,
-                cond_dropout=config.decoder.cond_dropout)
+                cond_dropout=config.decoder.cond_dropout,
+                chunked_logits=config.loss.get("chunked_logits", False))
     return model, backbone_vars
 
   def setup(self):
@@ -125,15 +128,18 @@ class VMAS(nn.Module):
     offsets = cond["offsets"]
     if offsets is not None and drop is not None:
       offsets = jnp.where(drop[:, None, None], 0.0, offsets)  # unconditional rows: no beats
-    logits, hidden = self.decoder(inputs, cond["memory"], cond["memory_mask"],
-                                  input_offsets=offsets, drop_condition=drop,
-                                  deterministic=deterministic, return_hidden=True)
+    hidden = self.decoder(inputs, cond["memory"], cond["memory_mask"], input_offsets=offsets,
+                          drop_condition=drop, deterministic=deterministic, compute_logits=False)
+    if self.chunked_logits:
+      ar = {"hidden": hidden, "lm_heads": self.decoder.head_weights()}
+    else:
+      ar = {"logits": self.decoder.project_heads(hidden)}
 
     pos_mask = target_mask.any(0).astype(jnp.float32)  # [S]: positions with any scored slot
     pooled = (hidden.astype(jnp.float32) * pos_mask[None, :, None]).sum(1) / pos_mask.sum()
     beat_logits = self.beat_head(hidden)[..., 0][:, :f].astype(jnp.float32)
     log_t = jnp.maximum(self.log_temperature, math.log(self.min_temperature))
-    return {"logits": logits, "targets": targets, "target_mask": target_mask,
+    return {**ar, "targets": targets, "target_mask": target_mask,
             "music_embed": _l2_normalize(self.music_proj(pooled)),
             "video_embed": cond["video_embed"], "log_temperature": log_t,
             "beat_logits": beat_logits}
