@@ -36,7 +36,10 @@ def _eval_fn(model):
     b = valid.shape[0]
     out = model.apply({"params": params}, batch, deterministic=True)
     mask = jnp.broadcast_to(out["target_mask"], out["targets"].shape) & valid[:, None, None]
-    _, ar = losses.ar_loss(out["logits"], out["targets"], mask)
+    if "logits" in out:
+      _, ar = losses.ar_loss(out["logits"], out["targets"], mask)
+    else:  # loss.chunked_logits: the model returns hidden states and heads, not logits
+      _, ar = losses.ar_loss_from_hidden(out["hidden"], out["lm_heads"], out["targets"], mask)
     beat_mask = jnp.broadcast_to(valid[:, None], out["beat_logits"].shape)
     if out.get("beat_mask") is not None:
       beat_mask = beat_mask & out["beat_mask"]
