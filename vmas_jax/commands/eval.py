@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmas_jax.data.errors import MediaError
+from vmas_jax.data.batch import BatchReport
 
 METRICS = ("bcs", "bhs", "bas", "f_measure")
 
@@ -32,13 +32,12 @@ def run(args) -> int:
           file=sys.stderr)
     return 2
   items = json.loads(report_path.read_text())["ok"]
-  scored, skipped = [], []
-  for item in items:
-    try:
-      scored.append(dict(path=item["path"], **score_pair(item["path"], item["wav"],
-                                                         fps=args.fps)))
-    except (MediaError, FileNotFoundError) as e:
-      skipped.append({"path": item["path"], "reason": str(e)})
+  scored, report = [], BatchReport()
+  for item in items:  # any failure on one pair is a skipped entry naming its file
+    s = report.attempt(item["path"], score_pair, item["path"], item["wav"], fps=args.fps)
+    if s is not None:
+      scored.append(dict(path=item["path"], **s))
+  skipped = report.skipped
   mean = {m: float(np.nanmean([s[m] for s in scored])) if scored else float("nan")
           for m in METRICS}
   result = {"mean": mean, "items": scored, "skipped": skipped}
