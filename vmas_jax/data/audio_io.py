@@ -2,6 +2,8 @@
 
   wav = load_audio("clip.mp4", 32000, start=12.0, duration=10.0)   # np.float32 [T]
   write_wav("out.wav", wav, 32000)
+  with wav_writer("long.wav", 32000) as write:     # appended piece by piece
+    write(wav)
   info = audio_info("clip.mkv")   # AudioInfo(duration, sample_rate, channels)
 
 Channels are averaged to mono; resampling is soxr's high-quality band-limited resampler.
@@ -14,6 +16,7 @@ short one and loads as what is there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -171,3 +174,14 @@ def write_wav(path: str | os.PathLike, wav: np.ndarray, sample_rate: int,
     raise ValueError(f"{path}: expected audio [T] or [T, C], got shape {wav.shape}")
   sf.write(str(path), np.clip(wav, -1.0, 1.0), int(sample_rate), subtype=subtype, format="WAV")
   return path
+
+
+@contextlib.contextmanager
+def wav_writer(path: str | os.PathLike, sample_rate: int, subtype: str = "PCM_16"):
+  """Yields `write(wav [n])`, which appends mono float audio (clipped to [-1, 1]) to the WAV
+  file at `path`, so long audio is written without holding it in memory."""
+  import soundfile as sf
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with sf.SoundFile(str(path), "w", int(sample_rate), 1, subtype, format="WAV") as f:
+    yield lambda wav: f.write(np.clip(np.asarray(wav, np.float32).reshape(-1), -1.0, 1.0))
