@@ -87,7 +87,7 @@ def _mux(video_path, audio, sample_rate, tmp, fmt, bitrate, copy: bool) -> None:
 def _h264_stream(dst, vin, first):
   """An H.264 stream for the picture of `vin`, in its time base, with its display rotation."""
   rate = vin.average_rate or vin.guessed_rate or 25
-  vout = dst.add_stream("libx264", rate=rate)
+  vout = dst.add_stream("libx264", rate=rate, options={"preset": "veryfast", "crf": "18"})
   # 4:2:0 needs even sizes; a 1-pixel rescale is invisible and plays everywhere
   vout.width, vout.height = first.width + first.width % 2, first.height + first.height % 2
   vout.pix_fmt = "yuv420p"
