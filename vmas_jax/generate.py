@@ -28,6 +28,7 @@ from vmas_jax import beats, sample
 from vmas_jax.codec_stream import ChunkedDecoder
 from vmas_jax.data import clips
 from vmas_jax.data.audio_io import wav_writer
+from vmas_jax.data.errors import MediaError
 from vmas_jax.data.mux import mux_music
 from vmas_jax.data.video_io import probe_video, read_clip
 from vmas_jax.eval.beat_metrics import beat_alignment
@@ -144,6 +145,8 @@ class MusicVideoPipeline:
     overlap = min(overlap, window / 2) if total > window else 0.0
     prompt_frames, window_frames = int(round(overlap * fr)), int(round(window * fr))
     total_frames = int(round(total * fr))
+    if total_frames == 0:
+      raise MediaError(path, "the video's duration is zero or unknown")
     plan, done = [], 0
     while done < total_frames:
       start = max(0.0, (done - prompt_frames) / fr) if done else 0.0

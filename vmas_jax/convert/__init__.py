@@ -12,7 +12,8 @@ import importlib
 import os
 from typing import Any
 
-from vmas_jax.convert.hf_io import UnsafeCheckpointError, load_hf_config, resolve_hf_dir  # noqa: F401
+from vmas_jax.convert.hf_io import (UnsafeCheckpointError, load_hf_config,  # noqa: F401
+                                   resolve_hf_dir)
 from vmas_jax.convert.saved import load_converted, save_converted  # noqa: F401
 
 # model_type in config.json -> module under vmas_jax.convert that defines

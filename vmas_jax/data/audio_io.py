@@ -55,7 +55,13 @@ def _open(path):
   if not container.streams.audio:
     container.close()
     raise MediaError(path, "no audio stream")
-  return container, container.streams.audio[0]
+  stream = container.streams.audio[0]
+  if stream.codec_context is None:
+    container.close()
+    from vmas_jax.data.video_io import codec_description
+    raise MediaError(path, f"audio codec {codec_description(path, stream.index)} cannot be "
+                     "decoded by this FFmpeg build (no decoder for it)")
+  return container, stream
 
 
 def _check_riff_size(path: Path) -> None:
@@ -136,7 +142,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int, *, start: float = 0.0,
         if need is not None and got >= need:
           break
   except av.FFmpegError as e:
-    raise MediaError(path, f"corrupt or truncated audio data ({e.strerror or e})") from None
+    raise MediaError(path, f"corrupt or truncated {stream.codec_context.name} audio data "
+                     f"({e.strerror or e})") from None
   if not chunks:
     raise MediaError(path, "no audio samples could be decoded")
   wav = np.concatenate(chunks)
