@@ -18,7 +18,7 @@ def frame_index(img: np.ndarray) -> int:
 
 
 def write_video(path, frames, times=None, *, codec="libx264", rate=10, rotation=None,
-                audio_seconds=0.0, options=None):
+                audio_seconds=0.0, options=None, pix_fmt="yuv420p", audio_codec="aac"):
   """frames: list of uint8 [H, W, 3]; times: seconds per frame (default i / rate)."""
   # Constant rate: time base 1/rate (AVI needs it); explicit times: millisecond time base.
   tb = Fraction(1, rate) if times is None else Fraction(1, 1000)
@@ -26,11 +26,12 @@ def write_video(path, frames, times=None, *, codec="libx264", rate=10, rotation=
   c = av.open(str(path), "w")
   vs = c.add_stream(codec, rate=rate, options=options or {})
   h, w = frames[0].shape[:2] if frames else (32, 32)
-  vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+  vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
   vs.time_base = tb
   vs.codec_context.time_base = tb
   if rotation is not None:
     vs.set_display_rotation(rotation)
+  a = _audio_stream(c, audio_codec) if audio_seconds else None  # before the header is written
   if not frames:
     c.start_encoding()  # header + an empty video stream
   for img, t in zip(frames, times):
@@ -42,20 +43,29 @@ def write_video(path, frames, times=None, *, codec="libx264", rate=10, rotation=
   for p in vs.encode():
     c.mux(p)
   if audio_seconds:
-    _write_audio(c, audio_seconds)
+    _write_audio(c, audio_seconds, stream=a)
   c.close()
   return path
 
 
-def _write_audio(c, seconds, sr=32000, clicks=()):
-  a = c.add_stream("aac", rate=sr)
-  a.layout = "mono"
+def _audio_stream(c, codec="aac", sr=32000):
+  a = c.add_stream(codec, rate=sr)
+  # FFmpeg's own vorbis encoder is experimental and stereo-only
+  a.layout = "stereo" if codec == "vorbis" else "mono"
+  a.codec_context.options = {"strict": "experimental"}
+  return a
+
+
+def _write_audio(c, seconds, sr=32000, clicks=(), stream=None):
+  a = stream or _audio_stream(c, sr=sr)
+  channels = len(a.layout.channels)
   wave = (0.1 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * sr)) / sr)).astype(np.float32)
   for t in clicks:
     wave[int(t * sr):int(t * sr) + 64] = 0.9
   n = 1024
   for i in range(0, len(wave), n):
-    f = av.AudioFrame.from_ndarray(wave[None, i:i + n], format="flt", layout="mono")
+    f = av.AudioFrame.from_ndarray(np.repeat(wave[None, i:i + n], channels, 0), format="fltp",
+                                   layout=a.layout.name)
     f.sample_rate = sr
     f.pts = i
     for p in a.encode(f):

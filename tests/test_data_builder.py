@@ -29,7 +29,7 @@ def inputs(tmp_path_factory):
   labels = synthetic.make_synthetic_videos(root, NUM_GOOD, seconds=SECONDS, seed=3, size=32,
                                            fps=4.0)
   bad = synthetic.make_broken_videos(root / "bad", seconds=2.0, size=32, fps=4.0)
-  (root / "notes.txt").write_text("not a video")  # ignored: not a video extension
+  (root / "notes.txt").write_text("not a video")  # reported, not tried: not a media file
   return root, labels, bad
 
 
@@ -50,14 +50,17 @@ def _all_examples(data_dir):
 
 
 def test_report_lists_every_bad_file_with_its_reason(inputs, built):
-  _, labels, bad = inputs
+  root, labels, bad = inputs
   out, report = built
   assert report == json.loads((out / "prepare_report.json").read_text())
   assert report["ok"] == sorted(str(Path(x["path"]).absolute()) for x in labels)
   reasons = {item["path"]: item["reason"] for item in report["skipped"]}
-  assert len(report["skipped"]) == len(bad) == 6
+  # every file under the folder is in the report: labels.json and notes.txt not tried
+  assert len(report["skipped"]) == len(bad) + 2 == 8
   for kind, path in bad.items():
     assert REASON_WORDS[kind] in reasons[str(Path(path).absolute())], (kind, reasons)
+  for name in ("labels.json", "notes.txt"):
+    assert reasons[str(root.absolute() / name)].startswith("not a media file"), reasons
   assert report["splits"]["train"] == {"videos": 3, "clips": 6}
   assert report["splits"]["validation"] == {"videos": 1, "clips": 2}
 

@@ -6,34 +6,15 @@ import av
 import numpy as np
 import pytest
 
-import flax.linen as nn
-import jax
-import jax.numpy as jnp
-
+from tiny_run import make_run_dir
 from vmas_jax import cli
-from vmas_jax.config_defaults import tiny_config
 from vmas_jax.data.synthetic import make_synthetic_videos
 from vmas_jax.generate import MusicVideoPipeline, load_run_config
-from vmas_jax.models.vmas import VMAS
-from vmas_jax.train import checkpoint as ckpt
-from vmas_jax.train.memory_data import make_example_batch
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-  """A work directory laid out as training leaves it: config.json + an Orbax checkpoint of
-  freshly initialised tiny VMAS params (a real run is covered by the training tests)."""
-  wd = tmp_path_factory.mktemp("run")
-  c = tiny_config()
-  model, _ = VMAS.from_config(c, load_weights=False)
-  batch = make_example_batch(c, 1, seed=0)
-  params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), batch))["params"])()
-  (wd / "config.json").write_text(c.to_json_best_effort())
-  manager = ckpt.make_manager(wd, keep=1, async_save=False)
-  ckpt.save(manager, 1, {"params": params, "step": jnp.int32(1)}, {})
-  manager.wait_until_finished()
-  manager.close()
-  return wd
+  return make_run_dir(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +54,25 @@ def test_cli_writes_music_videos_and_skips_bad_files(run_dir, video, tmp_path):
     assert len(c.streams.video) == 1 and len(c.streams.audio) == 1
     assert c.streams.audio[0].sample_rate == 32000
   assert (out / "synth_0000.wav").stat().st_size > 3 * 32000 * 2  # 3 s of 16-bit audio
+
+
+def test_streamed_generation_decodes_in_bounded_pieces(run_dir, tmp_path):
+  """pipe(video, out) streams window by window: every codec decode covers at most one window
+  plus the context and lookahead of the chunked decoder, however long the video, and the WAV
+  it writes is the music `generate` returns."""
+  from vmas_jax.data.audio_io import load_audio
+  video = make_synthetic_videos(tmp_path / "v", 1, seconds=6.0, seed=4, size=32, fps=4)[0]["path"]
+  pipe = MusicVideoPipeline.from_workdir(run_dir)
+  decode, pieces = pipe._decode_audio, []
+  pipe._decode_audio = lambda v, codes: pieces.append(codes.shape[-1]) or decode(v, codes)
+  r = pipe(video, tmp_path / "out", seed=2)
+  assert [w.start for w in r.windows] == [0.0, 1.0, 2.0, 3.0, 4.0]
+  assert r.codes.shape == (4, 300)
+  assert len(pieces) == 6 and max(pieces) <= 50 + 100 + 50 < 300  # context + window + lookahead
+  whole = pipe.generate(video, seed=2)
+  np.testing.assert_array_equal(whole.codes, r.codes)
+  streamed = load_audio(r.wav_path, 32000)
+  assert streamed.shape == whole.wav.shape == (6 * 32000,)
+  np.testing.assert_allclose(streamed, np.clip(whole.wav, -1, 1), atol=1.5 / 32768)
+  with av.open(str(r.video_path)) as c:
+    assert abs(float(c.streams.audio[0].duration * c.streams.audio[0].time_base) - 6.0) < 0.05

@@ -70,12 +70,12 @@ def test_seek_range_and_chunks(tmp_path, monkeypatch):
   assert [frame_index(f) for f in frames] == list(range(20, 30))
   # Seeking: a late range decodes from the keyframe before it, not from the file start.
   decoded = []
-  real = video_io._decoded
+  real = video_io.decoded_frames
   def counting(*a):
     for f in real(*a):
       decoded.append(f.pts)
       yield f
-  monkeypatch.setattr(video_io, "_decoded", counting)
+  monkeypatch.setattr(video_io, "decoded_frames", counting)
   frames, _ = read_frames(path, fps=10, size=16, start=3.2, duration=0.5)
   assert [frame_index(f) for f in frames] == list(range(32, 37))
   assert 5 <= len(decoded) <= 10 + 6, len(decoded)

@@ -7,6 +7,11 @@ Long videos are cut into windows of the trained clip length; each window after t
 continues from the last `overlap_seconds` of codes generated for the one before, conditioned
 on its own frames and beat curve.  Best-of-N samples N candidates per window in one batch and
 keeps the one with the best beat alignment + video-music similarity.
+
+Memory stays flat with the video's length: each window decodes only its own frames, its new
+codes are turned into audio piece by piece (`ChunkedDecoder`), and `pipe(path, out)` writes
+that audio to the WAV as it comes and muxes the music video from the WAV file, so an hour of
+video never sits in memory as frames or as waveform.  A progress bar advances per window.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmas_jax import beats, sample
+from vmas_jax.codec_stream import ChunkedDecoder
 from vmas_jax.data import clips
-from vmas_jax.data.audio_io import write_wav
+from vmas_jax.data.audio_io import wav_writer
+from vmas_jax.data.errors import MediaError
 from vmas_jax.data.mux import mux_music
 from vmas_jax.data.video_io import probe_video, read_clip
 from vmas_jax.eval.beat_metrics import beat_alignment
@@ -39,12 +46,20 @@ class Window:
 
 @dataclasses.dataclass
 class Result:
-  wav: np.ndarray              # float32 [T] at `sample_rate`
   sample_rate: int
   codes: np.ndarray            # int32 [K, F]
   windows: list
   wav_path: Path | None = None
   video_path: Path | None = None
+  samples: np.ndarray | None = None  # float32 [T]; None when streamed to `wav_path`
+
+  @property
+  def wav(self) -> np.ndarray:
+    """float32 [T] at `sample_rate` (read back from `wav_path` when it was streamed there)."""
+    if self.samples is None:
+      from vmas_jax.data.audio_io import load_audio
+      self.samples = load_audio(self.wav_path, self.sample_rate)
+    return self.samples
 
   @property
   def video_beat(self) -> np.ndarray:
@@ -114,36 +129,68 @@ class MusicVideoPipeline:
 
   def generate(self, path, *, seconds: float | None = None, seed: int = 0,
                best_of: int | None = None, **sampling) -> Result:
-    """Music for the video at `path` (its first `seconds`, default all of it)."""
+    """Music for the video at `path` (its first `seconds`, default all of it), in memory."""
+    parts = []
+    result = self._stream(path, parts.append, seconds=seconds, seed=seed, best_of=best_of,
+                          **sampling)
+    result.samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return result
+
+  def _plan(self, path, seconds, overlap):
+    """(start seconds, codec frames already generated) of each window, and the total frames."""
+    fr = self.settings["frame_rate"]
+    duration = probe_video(path).duration
+    total = duration if seconds is None else min(seconds, duration)
+    window = min(float(self.config.data.clip_seconds), total)
+    overlap = min(overlap, window / 2) if total > window else 0.0
+    prompt_frames, window_frames = int(round(overlap * fr)), int(round(window * fr))
+    total_frames = int(round(total * fr))
+    if total_frames == 0:
+      raise MediaError(path, "the video's duration is zero or unknown")
+    plan, done = [], 0
+    while done < total_frames:
+      start = max(0.0, (done - prompt_frames) / fr) if done else 0.0
+      # the last window is shifted back so that every window has the trained length
+      start = min(start, max(0.0, total - window))
+      plan.append((start, done))
+      done = int(round(start * fr)) + window_frames
+    return plan, window, total, total_frames
+
+  def _stream(self, path, write, *, seconds: float | None = None, seed: int = 0,
+              best_of: int | None = None, **sampling) -> Result:
+    """Generates window by window, passing each piece of final audio to `write(samples [n])`
+    as soon as it exists; returns the Result without samples."""
+    from tqdm.auto import tqdm
     sc = dict(self.config.sampling.to_dict(), **sampling)
     best_of = int(best_of or sc["best_of"])
     s = self.settings
     fr = s["frame_rate"]
-    duration = probe_video(path).duration
-    total = duration if seconds is None else min(seconds, duration)
-    window = min(float(self.config.data.clip_seconds), total)
-    overlap = min(float(sc["overlap_seconds"]), window / 2) if total > window else 0.0
-    prompt_frames = int(round(overlap * fr))
-    total_frames = int(round(total * fr))
+    plan, window, total, total_frames = self._plan(path, seconds, float(sc["overlap_seconds"]))
     decoder = self.model.decoder_config
     dec_module = MusicDecoder(decoder)  # cheap; the sampler caches its compilation per config
+    audio = ChunkedDecoder(self._decode_audio, self.codec_vars, s["sample_rate"] // fr)
+    samples_left = int(round(total * s["sample_rate"]))
 
-    codes = np.zeros((decoder.num_codebooks, 0), np.int32)
-    windows: list[Window] = []
+    def emit(wav):
+      nonlocal samples_left
+      wav = wav[:samples_left]
+      samples_left -= wav.size
+      if wav.size:
+        write(wav)
+
+    prev = np.zeros((decoder.num_codebooks, 0), np.int32)  # the last window's codes
+    kept, windows = [], []
     rng = jax.random.key(seed)
-    while codes.shape[1] < total_frames:
-      done = codes.shape[1]
-      start = max(0.0, (done - prompt_frames) / fr) if done else 0.0
-      # the last window is shifted back so that every window has the trained length
-      start = min(start, max(0.0, total - window))
+    for start, done in tqdm(plan, desc=f"music for {Path(path).name}", unit="window",
+                            leave=False):
       first = int(round(start * fr))
       video, times, mask, curve = self._window_inputs(path, start, window)
       cond = self._condition(video, times, mask, curve)
       n_frames = curve.shape[0]
       prompt = None
       if done:
-        prompt = np.broadcast_to(codes[None, :, first:done],
-                                 (best_of, decoder.num_codebooks, done - first))
+        context = prev[:, prev.shape[1] - (done - first):]
+        prompt = np.broadcast_to(context[None], (best_of,) + context.shape)
       tile = lambda x: None if x is None else jnp.repeat(x, best_of, axis=0)
       rng, key = jax.random.split(rng)
       cand = sample.generate(
@@ -153,15 +200,15 @@ class MusicVideoPipeline:
           prompt_codes=prompt, input_offsets=tile(cond["offsets"]))
       cand = np.asarray(cand)
       pick, score = self._pick(cand, video, times, mask, curve)
-      new = cand[pick][:, done - first:]
-      codes = np.concatenate([codes, new], axis=1)
+      prev = cand[pick]
+      new = prev[:, done - first:][:, :total_frames - done]
+      kept.append(new)
+      emit(audio.push(new))
       windows.append(Window(start=start, frames=new.shape[1],
-                            video_beat=curve[curve.shape[0] - new.shape[1]:],
+                            video_beat=curve[done - first:][:new.shape[1]],
                             video_beat_times=beats.beat_times(curve, fr) + start, score=score))
-    codes = codes[:, :total_frames]
-    wav = np.asarray(self._decode_audio(self.codec_vars, jnp.asarray(codes[None])))
-    wav = wav[0, : int(round(total * s["sample_rate"]))]
-    return Result(wav=wav.astype(np.float32), sample_rate=s["sample_rate"], codes=codes,
+    emit(audio.flush())
+    return Result(sample_rate=s["sample_rate"], codes=np.concatenate(kept, axis=1),
                   windows=windows)
 
   def _pick(self, cand, video, times, mask, curve):
@@ -181,13 +228,15 @@ class MusicVideoPipeline:
                    candidates=[float(t) for t in total])
 
   def __call__(self, path, out_dir, **kw) -> Result:
-    """Generate, then write OUT/NAME.wav and OUT/NAME_music.mp4 (the video with the music)."""
+    """Generate, streaming the music to OUT/NAME.wav, then write OUT/NAME_music.mp4 (the
+    video with the music); memory does not grow with the video's length."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = self.generate(path, **kw)
     stem = Path(path).stem
-    result.wav_path = write_wav(out_dir / f"{stem}.wav", result.wav, result.sample_rate)
-    result.video_path = mux_music(path, result.wav, result.sample_rate,
+    wav_path = out_dir / f"{stem}.wav"
+    with wav_writer(wav_path, self.settings["sample_rate"]) as write:
+      result = self._stream(path, write, **kw)
+    result.wav_path = wav_path
+    result.video_path = mux_music(path, wav_path, result.sample_rate,
                                   out_dir / f"{stem}_music.mp4")
     return result
 

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "video": "video decoding and frame-backbone throughput",
     "data": "prepare and loader throughput",
     "train": "train step time, tokens/s, MFU",
+    "memory": "peak memory of generating music for a long video",
 }
 
 

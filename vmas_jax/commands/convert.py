@@ -16,6 +16,9 @@ def add_arguments(parser):
   parser.add_argument("--from", dest="src", required=True,
                       help="HF model directory (config.json + weights) or hub id when online")
   parser.add_argument("--out", required=True, help="output directory (its params/ must not exist)")
+  parser.add_argument("--trust-pickle", action="store_true",
+                      help="fully unpickle .bin/.pt weights that hold more than tensors (this can "
+                      "run code stored in the file: only for checkpoints you trust)")
 
 
 def run(args) -> int:
@@ -24,7 +27,7 @@ def run(args) -> int:
   try:
     directory = resolve_hf_dir(args.src)
     hf_config = load_hf_config(directory)
-    module, variables = from_hf(directory)
+    module, variables = from_hf(directory, trust_remote_pickle=args.trust_pickle)
     out = save_converted(args.out, variables, hf_config)
   except (OSError, ValueError) as e:
     print(f"vmas convert: {e}", file=sys.stderr)

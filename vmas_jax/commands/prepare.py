@@ -7,7 +7,9 @@
 
 Writes DATA_DIR/vmas_clips/1.0.0/ and DATA_DIR/prepare_report.json; prints the counts.
 Exit status 0 when at least one clip was written (skipped files are not an error), 1 if no
-usable video was found.
+usable video was found (the report is written then too).  Every file under the input folder
+appears in the report: files without a media extension (or not matching `--include`) as
+skipped "not a media file".
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def add_arguments(parser) -> None:
                       help="Beam pipeline option, repeatable (e.g. direct_num_workers=2)")
   parser.add_argument("--overwrite", action="store_true",
                       help="rebuild when DATA_DIR already holds a dataset")
+  parser.add_argument("--include", action="append", default=None, metavar="GLOB",
+                      help="in a folder, try the files whose name matches GLOB (repeatable) "
+                      "instead of the known media extensions; every other file is reported")
   parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -61,7 +66,7 @@ def run(args) -> int:
   try:
     report = tfds_builder.build_dataset(
         inputs, output, config, beam_runner=args.beam_runner, beam_options=args.beam_option,
-        progress=not args.no_progress, overwrite=args.overwrite)
+        progress=not args.no_progress, overwrite=args.overwrite, include=args.include)
   except (FileNotFoundError, FileExistsError, ValueError) as e:
     print(f"vmas prepare: {e}", file=sys.stderr)
     return 1

@@ -12,7 +12,8 @@ import importlib
 import os
 from typing import Any
 
-from vmas_jax.convert.hf_io import load_hf_config, resolve_hf_dir
+from vmas_jax.convert.hf_io import (UnsafeCheckpointError, load_hf_config,  # noqa: F401
+                                   resolve_hf_dir)
 from vmas_jax.convert.saved import load_converted, save_converted  # noqa: F401
 
 # model_type in config.json -> module under vmas_jax.convert that defines
@@ -34,7 +35,11 @@ _EXPORTERS = {
 
 
 def from_hf(path_or_repo_id: str | os.PathLike, **kwargs) -> tuple[Any, dict]:
-  """Import a Hugging Face model directory (or hub id, when online) into vmas_jax."""
+  """Import a Hugging Face model directory (or hub id, when online) into vmas_jax.
+
+  Pickled weights (`pytorch_model*.bin`) are read with `torch.load(weights_only=True)`; one
+  that needs full unpickling raises `UnsafeCheckpointError` unless `trust_remote_pickle=True`.
+  """
   directory = resolve_hf_dir(path_or_repo_id)
   config = load_hf_config(directory)
   model_type = config.get("model_type")

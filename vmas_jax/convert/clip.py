@@ -87,6 +87,8 @@ def params_from_state_dict(module: CLIPVision, sd: dict[str, np.ndarray]) -> dic
   return {"params": p}
 
 
-def import_hf(directory: Path, config: dict, dtype=jnp.float32, **_) -> tuple[CLIPVision, dict]:
+def import_hf(directory: Path, config: dict, dtype=jnp.float32, *,
+              trust_remote_pickle: bool = False) -> tuple[CLIPVision, dict]:
   module = module_from_hf_config(config, dtype=dtype)
-  return module, params_from_dir(module, directory, params_from_state_dict, "CLIP vision")
+  return module, params_from_dir(module, directory, params_from_state_dict, "CLIP vision",
+                                 trust_remote_pickle=trust_remote_pickle)

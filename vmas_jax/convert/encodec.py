@@ -22,7 +22,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax.convert.hf_io import (load_state_dict, load_torch_state_dict, save_safetensors,
+from vmas_jax.convert.hf_io import (load_state_dict, load_weights_file, save_safetensors,
                                    weight_norm)
 from vmas_jax.models.codec import EncodecConfig, EncodecModel
 
@@ -42,11 +42,11 @@ def module_from_hf_config(config: dict, dtype=jnp.float32) -> EncodecModel:
   return EncodecModel(EncodecConfig.from_hf_config(config), dtype=dtype)
 
 
-def import_hf(directory: str | os.PathLike, config: dict, dtype=jnp.float32, **kw):
+def import_hf(directory: str | os.PathLike, config: dict, dtype=jnp.float32, *,
+              trust_remote_pickle: bool = False):
   """A HF `EncodecModel` directory (safetensors or .bin) -> (EncodecModel, variables)."""
-  del kw
   module = module_from_hf_config(config, dtype)
-  state = load_state_dict(directory)
+  state = load_state_dict(directory, trust_remote_pickle=trust_remote_pickle)
   try:
     params = params_from_hf_state(state, module.config)
   except (KeyError, ValueError) as e:
@@ -56,11 +56,13 @@ def import_hf(directory: str | os.PathLike, config: dict, dtype=jnp.float32, **k
 
 
 def import_audiocraft(state_dict_or_path, config: EncodecConfig | dict | None = None,
-                      dtype=jnp.float32):
-  """audiocraft compression-model weights (a state dict, or a `.bin`/`.th` file of one, e.g.
-  MusicGen's `compression_state_dict.bin`) -> (EncodecModel, variables).
+                      dtype=jnp.float32, *, trust_remote_pickle: bool = False):
+  """audiocraft compression-model weights (a state dict, or a `.bin`/`.th`/`.safetensors` file
+  of one, e.g. MusicGen's `compression_state_dict.bin`) -> (EncodecModel, variables).
 
   `config`: an `EncodecConfig`, a HF config dict, or None for `facebook/encodec_32khz`'s.
+  audiocraft's own files also pickle their training config, so reading them needs
+  `trust_remote_pickle=True` (only for files you trust) or a safetensors copy.
   """
   if isinstance(config, dict):
     config = EncodecConfig.from_hf_config(config)
@@ -70,7 +72,7 @@ def import_audiocraft(state_dict_or_path, config: EncodecConfig | dict | None = 
     source = str(state_dict_or_path)
     if not Path(source).is_file():
       raise FileNotFoundError(f"{source}: no such audiocraft checkpoint")
-    state = load_torch_state_dict(source)
+    state = load_weights_file(source, trust_remote_pickle=trust_remote_pickle)
   else:
     state = {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
              for k, v in state_dict_or_path.items()}

@@ -71,6 +71,8 @@ def params_from_state_dict(module: Hiera, sd: dict[str, np.ndarray]) -> dict:
   return {"params": p}
 
 
-def import_hf(directory: Path, config: dict, dtype=jnp.float32, **_) -> tuple[Hiera, dict]:
+def import_hf(directory: Path, config: dict, dtype=jnp.float32, *,
+              trust_remote_pickle: bool = False) -> tuple[Hiera, dict]:
   module = module_from_hf_config(config, dtype=dtype)
-  return module, params_from_dir(module, directory, params_from_state_dict, "Hiera")
+  return module, params_from_dir(module, directory, params_from_state_dict, "Hiera",
+                                 trust_remote_pickle=trust_remote_pickle)

@@ -72,11 +72,12 @@ def _finish(params: dict, cfg: DecoderConfig):
   return MusicDecoder(cfg), {"params": params}
 
 
-def import_hf(directory: Path, config: dict, **overrides):
+def import_hf(directory: Path, config: dict, *, trust_remote_pickle: bool = False,
+              **overrides):
   """HF MusicgenForCausalLM dir, or the decoder of a MusicgenForConditionalGeneration dir."""
   directory = Path(directory)
   cfg = DecoderConfig.from_hf_config(config, **overrides)
-  sd = hf_io.load_state_dict(directory)
+  sd = hf_io.load_state_dict(directory, trust_remote_pickle=trust_remote_pickle)
   full = config.get("model_type") == "musicgen"
   prefix = "decoder." if full else ""
   params = _from_hf_names(sd, cfg, prefix, prefix, directory)
@@ -93,8 +94,11 @@ def params_from_hf_state_dict(sd: dict, cfg: DecoderConfig) -> dict:
   return _finish(_from_hf_names(sd, cfg, "", "", "state dict"), cfg)[1]
 
 
-def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict):
-  """An audiocraft `LMModel` state dict (or a .pt/.th/.bin file holding one) -> (module, variables).
+def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict, *,
+                      trust_remote_pickle: bool = False):
+  """An audiocraft `LMModel` state dict (or a .pt/.th/.bin/.safetensors file holding one) ->
+  (module, variables).  audiocraft's `state_dict.bin` also pickles its training config: reading
+  it needs `trust_remote_pickle=True` (only for files you trust) or a safetensors copy.
 
   Names: `emb.{k}.weight`, `transformer.layers.{i}.{self_attn,cross_attention}.in_proj_weight`
   (q, k, v stacked), `.out_proj.weight`, `norm1`, `norm_cross`, `norm2`, `linear1`, `linear2`,
@@ -104,7 +108,7 @@ def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict):
     config = DecoderConfig(**config)
   source = state_dict_or_path if isinstance(state_dict_or_path, (str, Path)) else "state dict"
   if isinstance(state_dict_or_path, (str, Path)):
-    sd = hf_io.load_torch_state_dict(state_dict_or_path)
+    sd = hf_io.load_weights_file(state_dict_or_path, trust_remote_pickle=trust_remote_pickle)
   else:
     sd = {k: (v.detach().cpu().float().numpy() if hasattr(v, "detach") else np.asarray(v))
           for k, v in state_dict_or_path.items()}

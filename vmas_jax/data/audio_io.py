@@ -2,6 +2,8 @@
 
   wav = load_audio("clip.mp4", 32000, start=12.0, duration=10.0)   # np.float32 [T]
   write_wav("out.wav", wav, 32000)
+  with wav_writer("long.wav", 32000) as write:     # appended piece by piece
+    write(wav)
   info = audio_info("clip.mkv")   # AudioInfo(duration, sample_rate, channels)
 
 Channels are averaged to mono; resampling is soxr's high-quality band-limited resampler.
@@ -14,6 +16,7 @@ short one and loads as what is there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -52,7 +55,13 @@ def _open(path):
   if not container.streams.audio:
     container.close()
     raise MediaError(path, "no audio stream")
-  return container, container.streams.audio[0]
+  stream = container.streams.audio[0]
+  if stream.codec_context is None:
+    container.close()
+    from vmas_jax.data.video_io import codec_description
+    raise MediaError(path, f"audio codec {codec_description(path, stream.index)} cannot be "
+                     "decoded by this FFmpeg build (no decoder for it)")
+  return container, stream
 
 
 def _check_riff_size(path: Path) -> None:
@@ -133,7 +142,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int, *, start: float = 0.0,
         if need is not None and got >= need:
           break
   except av.FFmpegError as e:
-    raise MediaError(path, f"corrupt or truncated audio data ({e.strerror or e})") from None
+    raise MediaError(path, f"corrupt or truncated {stream.codec_context.name} audio data "
+                     f"({e.strerror or e})") from None
   if not chunks:
     raise MediaError(path, "no audio samples could be decoded")
   wav = np.concatenate(chunks)
@@ -171,3 +181,14 @@ def write_wav(path: str | os.PathLike, wav: np.ndarray, sample_rate: int,
     raise ValueError(f"{path}: expected audio [T] or [T, C], got shape {wav.shape}")
   sf.write(str(path), np.clip(wav, -1.0, 1.0), int(sample_rate), subtype=subtype, format="WAV")
   return path
+
+
+@contextlib.contextmanager
+def wav_writer(path: str | os.PathLike, sample_rate: int, subtype: str = "PCM_16"):
+  """Yields `write(wav [n])`, which appends mono float audio (clipped to [-1, 1]) to the WAV
+  file at `path`, so long audio is written without holding it in memory."""
+  import soundfile as sf
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with sf.SoundFile(str(path), "w", int(sample_rate), 1, subtype, format="WAV") as f:
+    yield lambda wav: f.write(np.clip(np.asarray(wav, np.float32).reshape(-1), -1.0, 1.0))

@@ -21,7 +21,6 @@ import numpy as np
 
 from vmas_jax.data.errors import MediaError
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".flv")
 # a clip may lose this fraction of its frames/samples at the end of a file (rounding,
 # slightly short streams) before the file counts as truncated; the pipeline masks padding
 MISSING_TOLERANCE = 0.05

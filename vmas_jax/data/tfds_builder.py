@@ -20,22 +20,22 @@ import functools
 import hashlib
 import io
 import json
-import traceback
 from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from vmas_jax.data import clips
+from vmas_jax.data import batch, clips
 
 NAME = "vmas_clips"
 VERSION = "1.0.0"
 LOG_DIR = "_prepare_log"
 
 
-def list_inputs(spec) -> list[tuple[str, str]]:
-  """(path, split key) of the videos in a folder (recursive, by extension) or a CSV manifest
+def list_inputs(spec, include=None) -> list[tuple[str, str]]:
+  """(path, split key) of the media files in a folder (recursive; by extension, or by the
+  `include` globs, see `batch.is_media`) or a CSV manifest
   (`path` column; relative rows are relative to the CSV; the CSV and its rows may be remote,
   e.g. gs://), sorted and de-duplicated.  The split key is the path relative to the folder /
   CSV location (for remote objects: the object name without scheme and bucket), so it stays
@@ -45,8 +45,7 @@ def list_inputs(spec) -> list[tuple[str, str]]:
   folder = Path(spec)
   if not folder.is_dir():
     raise FileNotFoundError(f"{spec}: not a folder or a .csv manifest")
-  files = [p for p in folder.rglob("*") if p.suffix.lower() in clips.VIDEO_EXTENSIONS
-           and p.is_file()]
+  files, _ = batch.folder_files(folder, include)
   return sorted({(str(p.absolute()), _split_key(p, folder)) for p in files})
 
 
@@ -95,10 +94,8 @@ def process_source(path: str, split: str, settings: dict, log_dir: str):
     _record(log_dir, path, split, e.reason, 0)
     return []
   except Exception as e:  # pylint: disable=broad-except
-    # not a media problem (maybe a bug): still skipped, but with where it came from
-    last = traceback.extract_tb(e.__traceback__)[-1]
-    _record(log_dir, path, split,
-            f"{type(e).__name__}: {e} (at {Path(last.filename).name}:{last.lineno})", 0)
+    # not a media problem (maybe a bug): still skipped, with where it came from
+    _record(log_dir, path, split, batch.failure_reason(path, e).removeprefix(f"{path}: "), 0)
     return []
   _record(log_dir, path, split, None, len(examples))
   return examples
@@ -164,17 +161,22 @@ class VmasClips(tfds.core.GeneratorBasedBuilder):
 
 def build_dataset(inputs, data_dir, config, *, beam_runner: str | None = None,
                   beam_options: list[str] | tuple[str, ...] = (), progress: bool = True,
-                  overwrite: bool = False) -> dict:
+                  overwrite: bool = False, include=None) -> dict:
   """Build the dataset under `data_dir` from `inputs` (folder, CSV manifest or a list of
-  paths) and write `data_dir/prepare_report.json`; returns the report.
+  paths) and write `data_dir/prepare_report.json`; returns the report.  Files of a folder
+  that are not tried (see `batch.is_media`; `include`: glob patterns) are listed as skipped.
 
   beam_runner: e.g. "DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner";
   beam_options: pipeline flags such as "direct_num_workers=2" or "--project=P".
   """
   if not progress:
     tfds.disable_progress_bar()
+  not_media = []
   if isinstance(inputs, (str, Path)):
-    listed = list_inputs(inputs)
+    listed = list_inputs(inputs, include)
+    if Path(inputs).is_dir():
+      not_media = [dict(path=str(p.absolute()), reason=batch.not_media_reason(p, include))
+                   for p in batch.folder_files(inputs, include)[1]]
   else:
     listed = sorted((str(Path(p).absolute()), Path(p).absolute().as_posix()) for p in inputs)
   settings = clips.clip_settings(config)
@@ -182,9 +184,11 @@ def build_dataset(inputs, data_dir, config, *, beam_runner: str | None = None,
   for path, key in listed:
     files[clips.split_of(key, settings["validation_fraction"])].append(path)
   files = {k: v for k, v in files.items() if v}
-  if "train" not in files:
-    raise ValueError(f"{inputs}: no video files for the train split")
   data_dir = epath.Path(data_dir)
+  if "train" not in files:
+    problem = "no media files" if not listed else "no video files for the train split"
+    _write_report(data_dir, None, listed, not_media, unprocessed=f"not processed: {problem}")
+    raise ValueError(f"{inputs}: {problem} (see {data_dir}/prepare_report.json)")
   if (data_dir / NAME).exists():
     if (data_dir / NAME / VERSION / "dataset_info.json").exists() and not overwrite:
       raise FileExistsError(f"{data_dir}: already holds a prepared dataset "
@@ -215,30 +219,34 @@ def build_dataset(inputs, data_dir, config, *, beam_runner: str | None = None,
       if 'split "validation"' in str(e) and "validation" in files:
         del files["validation"]
         continue
-      _write_report(data_dir, log_dir, listed, None)
+      _write_report(data_dir, log_dir, listed, not_media)
       raise ValueError(f"{inputs}: no usable video for the train split "
                        f"(see {data_dir}/prepare_report.json)") from None
-  return _write_report(data_dir, log_dir, listed, builder)
+  return _write_report(data_dir, log_dir, listed, not_media)
 
 
-def _write_report(data_dir, log_dir, listed, builder) -> dict:
+def _write_report(data_dir, log_dir, listed, not_media,
+                  unprocessed: str = "not processed (worker failure)") -> dict:
+  """prepare_report.json from the workers' records under `log_dir` (None: nothing ran)."""
   files = [p for p, _ in listed]
   entries = {}
-  for f in log_dir.glob("*.json"):
+  for f in log_dir.glob("*.json") if log_dir is not None else ():
     e = json.loads(f.read_text())
     entries[e["path"]] = e
   ok = [p for p in files if p in entries and entries[p]["reason"] is None]
   skipped = [dict(path=p, reason=entries[p]["reason"]) for p in files
              if p in entries and entries[p]["reason"] is not None]
   # a file with no record was lost by a worker: never silently drop it from the report
-  skipped += [dict(path=p, reason="not processed (worker failure)") for p in files
-              if p not in entries]
+  skipped += [dict(path=p, reason=unprocessed) for p in files if p not in entries]
+  skipped += not_media
   splits = {s: dict(videos=sum(1 for p in ok if entries[p]["split"] == s),
                     clips=sum(entries[p]["clips"] for p in ok if entries[p]["split"] == s))
             for s in ("train", "validation")}
   report = dict(ok=ok, skipped=skipped, splits=splits, dataset_dir=f"{NAME}/{VERSION}")
+  data_dir.mkdir(parents=True, exist_ok=True)
   (data_dir / "prepare_report.json").write_text(json.dumps(report, indent=1))
-  log_dir.rmtree()
+  if log_dir is not None:
+    log_dir.rmtree()
   return report
 
 

@@ -7,14 +7,21 @@ shorter side is `size` and center-cropped to `size x size`.  A time range is rea
 to the keyframe before `start`, and `iter_frame_chunks` yields bounded chunks, so an
 hour-long video never sits in memory.
 
-Every unusable file raises `MediaError("PATH: reason")`.
+Every unusable file raises `MediaError("PATH: reason")`, naming the codec where it is the
+problem.  Damaged files follow one rule, a player's with a limit: a packet that fails to decode
+is skipped and the frame before it stays on screen (with a `PartialDecodeWarning` naming the
+file, codec and time), as long as no more than `MAX_FROZEN_SECONDS` of picture are lost in a
+row; a longer run of corrupt data, or a stream with no decodable frame, raises `MediaError`.
+Data that ends early (a truncated file) ends the stream the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -25,6 +32,14 @@ from vmas_jax.data.errors import MediaError
 # that FFmpeg cannot open (a cut-off mp4 vs. a file that is not media at all).
 _MAGIC = ((4, b"ftyp"), (0, b"\x1a\x45\xdf\xa3"), (0, b"RIFF"), (0, b"OggS"), (0, b"FLV"),
           (0, b"\x00\x00\x01\xba"))
+
+
+# Longest run of undecodable video (seconds) bridged by holding the last good frame.
+MAX_FROZEN_SECONDS = 2.0
+
+
+class PartialDecodeWarning(UserWarning):
+  """Some of a file's video data could not be decoded and was skipped (see the module doc)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +77,13 @@ def _open(path):
     raise MediaError(path, f"{what} (FFmpeg: {e.strerror or e})") from None
 
 
+@contextlib.contextmanager
+def open_video(path):
+  """(container, its first video stream), closed on exit; MediaError for unusable files."""
+  with _open(path) as container:
+    yield container, _video_stream(container, path)
+
+
 def _video_stream(container, path):
   if not container.streams.video:
     kinds = sorted({s.type for s in container.streams})
@@ -69,8 +91,34 @@ def _video_stream(container, path):
       raise MediaError(path, "no video stream: the file holds no streams (zero frames)")
     raise MediaError(path, f"no video stream (streams: {', '.join(kinds)})")
   vs = container.streams.video[0]
+  if vs.codec_context is None:
+    raise MediaError(path, f"video codec {codec_description(path, vs.index)} cannot be decoded "
+                     "by this FFmpeg build (no decoder for it)")
   vs.thread_type = "AUTO"
   return vs
+
+
+def codec_description(path, index: int) -> str:
+  """FFmpeg's description of stream `index`'s codec, for a stream PyAV has no decoder for
+  (then FFmpeg knows only what the container says, e.g. "none (QZQZ / 0x5A515A51)")."""
+  import re
+
+  import av
+  import av.logging
+  level = av.logging.get_level()
+  av.logging.set_level(av.logging.VERBOSE)  # the codec is named only in FFmpeg's log
+  try:
+    with av.logging.Capture() as logs, av.open(os.fspath(path), metadata_errors="ignore"):
+      pass
+  except av.error.FFmpegError:
+    logs = []
+  finally:
+    av.logging.set_level(level)
+  for _, _, line in logs:
+    m = re.search(rf"stream {index} \((?:Video|Audio): ([^,(]+(?:\([^)]*\))?)", line)
+    if m:
+      return repr(m.group(1).strip())
+  return "(unknown)"
 
 
 def _start_offset(container) -> float:
@@ -85,17 +133,46 @@ def _duration(container, vs) -> float:
   return 0.0
 
 
-def _decoded(container, vs, path) -> Iterator:
-  """Decoded video frames; a corrupt tail ends the stream instead of raising."""
+def decoded_frames(container, vs, path) -> Iterator:
+  """Decoded video frames of stream `vs`, damaged data handled by the rule in the module doc."""
   import av
+  codec = vs.codec_context.name
   n = 0
+  last_good = bad_since = None  # seconds: last decoded frame, first corrupt packet after it
   try:
-    for frame in container.decode(vs):
-      n += 1
-      yield frame
-  except av.error.FFmpegError:
-    if n == 0:
-      raise MediaError(path, "truncated or corrupt: no decodable video frames") from None
+    for packet in container.demux(vs):
+      try:
+        frames = packet.decode()
+      except av.error.FFmpegError as e:
+        t = float(packet.pts * packet.time_base) if packet.pts is not None else last_good
+        if bad_since is None:
+          bad_since = t if t is not None else 0.0
+          warnings.warn(PartialDecodeWarning(
+              f"{path}: {codec} video: corrupt data at {bad_since:.2f} s skipped, the frame "
+              f"before it is shown instead (FFmpeg: {e.strerror or e})"), stacklevel=2)
+        continue
+      for frame in frames:
+        t = float(frame.time) if frame.time is not None else last_good
+        _check_frozen(path, codec, bad_since, t)
+        bad_since, last_good = None, t
+        n += 1
+        yield frame
+  except av.error.FFmpegError as e:  # the demuxer: data ends early (truncated)
+    if n:
+      warnings.warn(PartialDecodeWarning(
+          f"{path}: {codec} video: data ends after {last_good or 0:.2f} s "
+          f"(truncated; FFmpeg: {e.strerror or e})"), stacklevel=2)
+  if n == 0:
+    raise MediaError(path, f"truncated or corrupt: no decodable {codec} video frames")
+  if bad_since is not None and last_good is not None:  # corrupt up to the end
+    end = float(vs.duration * vs.time_base) if vs.duration and vs.time_base else last_good
+    _check_frozen(path, codec, bad_since, end)
+
+
+def _check_frozen(path, codec, bad_since, t) -> None:
+  if bad_since is not None and t is not None and t - bad_since > MAX_FROZEN_SECONDS:
+    raise MediaError(path, f"corrupt {codec} video from {bad_since:.2f} s to {t:.2f} s (more "
+                     f"than {MAX_FROZEN_SECONDS:g} s of picture lost)")
 
 
 def probe_video(path) -> VideoInfo:
@@ -104,7 +181,7 @@ def probe_video(path) -> VideoInfo:
     has_audio = bool(container.streams.audio)
     vs = _video_stream(container, path)
     rotation = 0
-    for frame in _decoded(container, vs, path):
+    for frame in decoded_frames(container, vs, path):
       rotation = _rotation(frame)
       break
     else:
@@ -158,7 +235,7 @@ def iter_samples(path, fps: float, size: int, *, start: float = 0.0,
     target = start
     prev = prev_t = None
     last_t = None
-    for frame in _decoded(container, vs, path):
+    for frame in decoded_frames(container, vs, path):
       t = frame.time - offset if frame.pts is not None else (
           (last_t + 1.0 / rate) if last_t is not None else 0.0)
       last_t = t
