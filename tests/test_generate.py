@@ -14,7 +14,7 @@ from vmas_jax import cli
 from vmas_jax.config_defaults import tiny_config
 from vmas_jax.data.synthetic import make_synthetic_videos
 from vmas_jax.generate import MusicVideoPipeline, load_run_config
-from vmas_jax.models.vmas import VMAS
+from vmas_jax.build import build_model
 from vmas_jax.train import checkpoint as ckpt
 from vmas_jax.train.memory_data import make_example_batch
 
@@ -25,7 +25,7 @@ def run_dir(tmp_path_factory):
   freshly initialised tiny VMAS params (a real run is covered by the training tests)."""
   wd = tmp_path_factory.mktemp("run")
   c = tiny_config()
-  model, _ = VMAS.from_config(c, load_weights=False)
+  model = build_model(c)
   batch = make_example_batch(c, 1, seed=0)
   params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), batch))["params"])()
   (wd / "config.json").write_text(c.to_json_best_effort())

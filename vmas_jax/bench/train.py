@@ -27,11 +27,13 @@ def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
   """Run `warmup + steps` train steps on one fixed synthetic batch; return the figures."""
   from vmas_jax.sharding import make_mesh
   from vmas_jax.train import memory_data, metrics as M, state as S
-  from vmas_jax.train.loop import build_model, _feature_dim
+  from vmas_jax.build import build_model
+  from vmas_jax.train import finetune
+  from vmas_jax.train.loop import _feature_dim
   from vmas_jax.train.step import make_train_step
 
   if model is None:
-    model, _ = build_model(config)
+    model = finetune.wrap_model(build_model(config), config)
   mesh = make_mesh(config.mesh_shape)
   rules = S.rules_from_config(config)
   bsh = S.batch_sharding(mesh, rules)
@@ -41,6 +43,7 @@ def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
                                          feature_dim=_feature_dim(model))
   example = {k: jax.ShapeDtypeStruct((gb,) + v.shape[1:], v.dtype) for k, v in local.items()}
   tx, schedule = S.make_optimizer(config.optim, max(config.total_steps, warmup + steps))
+  tx = finetune.wrap_optimizer(tx, config)
   t0 = time.perf_counter()
   state, shardings = S.init_train_state(model, tx, example, mesh, rules, config.seed)
   jax.block_until_ready(state)
@@ -74,7 +77,15 @@ def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
           "init_s": round(init_s, 3), "first_step_s (compile)": round(compile_s, 3),
           "step_s_median": step_s, "step_s_min": float(np.min(times)),
           "tokens_per_s": gb * k * f / step_s, "model_tflops_per_step": flops / 1e12,
-          "mfu": util, "loss": float(jax.device_get(m["loss"]))}
+          "mfu": util, "loss": float(jax.device_get(m["loss"])),
+          "peak_device_memory_gib": peak_memory_gib()}
+
+
+def peak_memory_gib() -> float | None:
+  """Peak bytes in use on device 0 so far, in GiB (None where the backend does not say: CPU)."""
+  stats = jax.devices()[0].memory_stats() or {}
+  peak = stats.get("peak_bytes_in_use")
+  return None if peak is None else round(peak / 2**30, 3)
 
 
 def run(args) -> int:

@@ -130,16 +130,5 @@ def to_global_batch(local_batch: dict, sharding: NamedSharding) -> dict:
           for k, v in local_batch.items()}
 
 
-def with_pretrained_backbone(params: dict, backbone_variables: dict, shardings: dict) -> dict:
-  """params with params["video_encoder"]["backbone"] set to imported weights, resharded."""
-  old = params["video_encoder"]["backbone"]
-  new = backbone_variables["params"]
-  if jax.tree.map(jnp.shape, old) != jax.tree.map(jnp.shape, new):
-    raise ValueError("imported frame-backbone weights do not match the model's backbone shapes")
-  placed = jax.tree.map(lambda x, o, s: jax.device_put(np.asarray(x, o.dtype), s), new, old,
-                        shardings["video_encoder"]["backbone"])
-  return {**params, "video_encoder": {**params["video_encoder"], "backbone": placed}}
-
-
 def num_params(params) -> int:
   return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
