@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from train_support import run_python
-from vmas_jax import convert, pretrained
+from vmas_jax import cli, pretrained
 from vmas_jax.config_defaults import tiny_config
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
 from vmas_jax.train import finetune, load_checkpoint, train
@@ -140,7 +140,7 @@ def test_lora_and_frozen_from_musicgen_decoder(decoder_dir, video, tmp_path):
   merged = finetune.merged_params(after, config)
   assert "lora" not in merged
   dec = MusicDecoder(DecoderConfig.from_config(config.decoder))
-  convert.to_hf(dec, {"params": merged["decoder"]}, tmp_path / "export")
+  assert cli.main(["convert", "--from-run", str(wd), "--out", str(tmp_path / "export")]) == 0
   back = MusicgenForCausalLM.from_pretrained(tmp_path / "export").eval()
   tokens = np.random.RandomState(0).randint(0, V, (1, K, 6))
   memory = np.random.RandomState(1).randn(1, 3, D).astype(np.float32)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import jax
 import optax
-from flax import traverse_util
 
 from vmas_jax.train import lora
 
@@ -40,12 +39,13 @@ def parse_groups(text: str) -> tuple[str, ...]:
 
 def is_trainable(path: tuple, groups, freeze_backbone: bool = True) -> bool:
   """Whether the parameter at `path` (a tuple of keys) belongs to one of `groups`."""
+  if freeze_backbone and tuple(path[:2]) == ("video_encoder", "backbone"):
+    return False  # the model already stops its gradient; no optimizer state either
   if "all" in groups:
-    return not (freeze_backbone and path[:2] == ("video_encoder", "backbone"))
+    return True
   checks = {
       "decoder": path[0] == "decoder",
-      "video_encoder": path[0] == "video_encoder" and not (
-          freeze_backbone and path[1] == "backbone"),
+      "video_encoder": path[0] == "video_encoder",
       "cross_attention": path[0] == "decoder" and any(p.startswith("encoder_attn") for p in path),
       "layer_norms": any(p.endswith("norm") for p in path[:-1]) and path[-1] in ("scale", "bias"),
       "heads": path[0] in _HEADS or path == ("decoder", "null_memory"),
@@ -68,8 +68,8 @@ def settings(config):
 def trainable_mask(params, config):
   """Tree of bools like `params`: True where the config trains the parameter."""
   groups, _, _, _, freeze = settings(config)
-  flat = traverse_util.flatten_dict(params)
-  return traverse_util.unflatten_dict({p: is_trainable(p, groups, freeze) for p in flat})
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: is_trainable(tuple(k.key for k in path), groups, freeze), params)
 
 
 def is_plain(config) -> bool:
