@@ -87,6 +87,14 @@ def test_no_import_cycles():
   assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_models_are_pure_modules():
+  """Model files never reach checkpoint formats: `vmas_jax.build` is the layer above both."""
+  graph = _graph()
+  bad = {n: sorted(m for m in deps if m.startswith("vmas_jax.convert"))
+         for n, deps in graph.items() if n.startswith("vmas_jax.models")}
+  assert not any(bad.values()), bad
+
+
 def test_every_module_imports_in_a_fresh_process():
   order, seen, graph = [], set(), _graph()
 
