@@ -45,12 +45,12 @@ def run(mesh_shape, devices, model, config, batch, ref_params=None):
 def vmas_setup():
   """The real tiny VMAS (pre-extracted features, so the frame backbone is not compiled)."""
   from vmas_jax.config_utils import load_config
-  from vmas_jax.models.vmas import VMAS
+  from vmas_jax.build import build_model
   config = load_config("configs/tiny.py", [
       "--config.codec.codebook_size=64", "--config.decoder.vocab_size=64",
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.data.global_batch_size=8"])
-  model, _ = VMAS.from_config(config)
+  model = build_model(config)
   batch = memory_data.make_example_batch(config, 8, seed=1,
                                          feature_dim=model.video_encoder.feature_dim)
   return config, model, batch

@@ -23,7 +23,8 @@ def test_missing_config_file_named():
     load_config("configs/nope.py")
 
 
-@pytest.mark.parametrize("size", ["tiny", "small", "medium", "large", "demo"])
+@pytest.mark.parametrize("size", ["tiny", "small", "medium", "large", "demo",
+                                  "finetune_small_t4"])
 def test_all_configs_load(size):
   c = load_config(f"configs/{size}.py")
   assert c.decoder.d_model % c.decoder.num_heads == 0

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vmas_jax.config_defaults import base_config
-from vmas_jax.models.codec import EncodecConfig, jitted_codec, make_codec
+from vmas_jax.build import make_codec
+from vmas_jax.models.codec import EncodecConfig, jitted_codec
 from vmas_jax.models.codec_init import probe_signal
 
 

@@ -74,13 +74,13 @@ def test_eval_video_music_similarity_with_a_run(tmp_path):
   import jax
   import jax.numpy as jnp
   from vmas_jax.config_defaults import tiny_config
-  from vmas_jax.models.vmas import VMAS
+  from vmas_jax.build import build_model
   from vmas_jax.train import checkpoint as ckpt
   from vmas_jax.train.memory_data import make_example_batch
 
   run = tmp_path / "run"  # laid out as training leaves it: config.json + a checkpoint
   c = tiny_config()
-  model, _ = VMAS.from_config(c, load_weights=False)
+  model = build_model(c)
   params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), make_example_batch(
       c, 1, seed=0)))["params"])()
   run.mkdir()

@@ -8,9 +8,9 @@ import pytest
 
 from random_params import random_variables
 from vmas_jax.config_defaults import base_config
-from vmas_jax.models.frame_features import adaptive_pool_matrix, build_backbone, frame_features
-from vmas_jax.models.video_encoder import (TemporalVideoEncoder, video_encoder_from_config,
-                                           with_backbone_params)
+from vmas_jax.build import frame_backbone, load_pretrained, video_encoder
+from vmas_jax.models.frame_features import adaptive_pool_matrix, frame_features
+from vmas_jax.models.video_encoder import TemporalVideoEncoder
 from vmas_jax.models.vision import tiny_vit
 
 BB = tiny_vit(16, hidden_size=16, num_layers=1, num_heads=2, mlp_dim=32)
@@ -134,7 +134,7 @@ def test_adaptive_pool_matches_torch_definition():
   np.testing.assert_allclose(m[1], [0] * 3 + [.25] * 4)
 
 
-def test_from_config_imports_backbone(tmp_path, variables):
+def test_load_pretrained_imports_backbone(tmp_path, variables):
   """config.video with an HF CLIP dir -> encoder whose frame_embeds are HF's pooled outputs."""
   torch = pytest.importorskip("torch")
   transformers = pytest.importorskip("transformers")
@@ -143,14 +143,18 @@ def test_from_config_imports_backbone(tmp_path, variables):
       hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
       image_size=16, patch_size=4)).eval()
   ref.save_pretrained(tmp_path)
-  cfg = base_config("tiny").video
+  config = base_config("tiny")
+  cfg = config.video
   cfg.update(dict(backbone="clip_vit", backbone_path=str(tmp_path), image_size=16,
                   temporal_layers=1, temporal_dim=16, temporal_heads=2, temporal_mlp=32,
                   dtype="float32", chunk_size=4))
-  enc, bb_vars = video_encoder_from_config(cfg, out_dim=24, embed_dim=12)
+  enc = video_encoder(cfg, out_dim=24, embed_dim=12)
   assert enc == ENC  # same architecture as the shared test encoder, so reuse its compile
-  params = with_backbone_params(variables["params"], bb_vars)
-  got = nn.unbox(params)["backbone"]["layers_0"]["mlp"]["fc1"]["kernel"]
+  one = jax.sharding.NamedSharding(jax.make_mesh((1,), ("x",), devices=jax.devices()[:1]),
+                                   jax.sharding.PartitionSpec())
+  initial = {"video_encoder": nn.unbox(variables["params"])}
+  params = load_pretrained(initial, config, jax.tree.map(lambda _: one, initial))["video_encoder"]
+  got = params["backbone"]["layers_0"]["mlp"]["fc1"]["kernel"]
   np.testing.assert_array_equal(got, ref.encoder.layers[0].mlp.fc1.weight.detach().numpy().T)
   frames, times, mask = _video(2, 7)
   out = apply({"params": params}, frames, times, mask)
@@ -160,10 +164,13 @@ def test_from_config_imports_backbone(tmp_path, variables):
     pooled = ref(pixel_values=torch.from_numpy(
         x.reshape(14, 16, 16, 3).transpose(0, 3, 1, 2).astype(np.float32))).pooler_output
   np.testing.assert_allclose(out["frame_embeds"].reshape(14, 16), pooled.numpy(), atol=1e-4)
-  module, none = build_backbone(cfg, load_weights=False)
+  np.testing.assert_array_equal(params["in_proj"]["kernel"],  # the rest is kept
+                                initial["video_encoder"]["in_proj"]["kernel"])
+  module, none = frame_backbone(cfg)
   assert none is None and module == BB
-  with pytest.raises(ValueError, match="do not match"):
-    with_backbone_params(variables["params"], {"params": {"x": np.zeros(1)}})
+  cfg.backbone_path = str(tmp_path / "missing")
+  with pytest.raises(FileNotFoundError, match="missing"):
+    load_pretrained(initial, config, jax.tree.map(lambda _: one, initial))
 
 
 def test_every_parameter_has_logical_axes():
@@ -214,9 +221,9 @@ def test_configs_build(name, use_features):
   from vmas_jax.config_utils import load_config
   cfg = load_config(f"configs/{name}.py", [f"--config.video.use_features={use_features}"])
   cfg.video.backbone_path = ""  # random init: no download
-  enc, bb_vars = video_encoder_from_config(cfg.video, out_dim=cfg.decoder.d_model,
-                                           embed_dim=cfg.model.contrastive_dim)
-  assert bb_vars is None and (enc.frame_backbone is None) == use_features
+  enc = video_encoder(cfg.video, out_dim=cfg.decoder.d_model,
+                      embed_dim=cfg.model.contrastive_dim)
+  assert (enc.frame_backbone is None) == use_features
   t, s, p = 8, cfg.video.image_size, cfg.video.tokens_per_frame
   x = (jax.ShapeDtypeStruct((2, t, p, enc.feature_dim), jnp.float32) if use_features
        else jax.ShapeDtypeStruct((2, t, s, s, 3), jnp.uint8))

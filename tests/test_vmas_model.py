@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmas_jax.build import build_model
 from vmas_jax.config_utils import load_config
 from vmas_jax.models.vmas import VMAS
 from vmas_jax.train import memory_data
@@ -17,8 +18,7 @@ def test_vmas_outputs_and_beat_alignment():
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.codec.codebook_size=64",
       "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False"])
-  model, backbone = VMAS.from_config(config)
-  assert backbone is None
+  model = build_model(config)
   batch = memory_data.make_example_batch(config, 2, seed=0,
                                          feature_dim=model.video_encoder.feature_dim)
   b, k, f = batch["codes"].shape

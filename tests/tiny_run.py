@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from vmas_jax.config_defaults import tiny_config
-from vmas_jax.models.vmas import VMAS
+from vmas_jax.build import build_model
 from vmas_jax.train import checkpoint as ckpt
 from vmas_jax.train.memory_data import make_example_batch
 
@@ -14,7 +14,7 @@ def make_run_dir(wd):
   """config.json + an Orbax checkpoint of freshly initialised tiny VMAS params in `wd` (a real
   run is covered by the training tests)."""
   c = tiny_config()
-  model, _ = VMAS.from_config(c, load_weights=False)
+  model = build_model(c)
   batch = make_example_batch(c, 1, seed=0)
   params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), batch))["params"])()
   (wd / "config.json").write_text(c.to_json_best_effort())

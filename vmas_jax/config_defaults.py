@@ -73,6 +73,11 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
   c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
                                           chunked_logits=True))
+  # -- fine-tuning (DESIGN §2.5; vmas_jax.train.finetune): trainable is a comma list of all |
+  # decoder | video_encoder | cross_attention | layer_norms | heads | lora; lora_rank > 0 adds
+  # LoRA on the decoder's lora_targets (self_attn, encoder_attn, mlp)
+  c.finetune = ml_collections.ConfigDict(dict(
+      trainable="all", lora_rank=0, lora_alpha=16.0, lora_targets="self_attn,encoder_attn,mlp"))
 
   # -- optimiser (AdamW, warmup + cosine)
   c.optim = ml_collections.ConfigDict(dict(

@@ -71,11 +71,12 @@ class MusicVideoPipeline:
   """A trained VMAS model + codec, ready to score videos."""
 
   def __init__(self, config, params, codec=None):
-    from vmas_jax.models.codec import jitted_codec, make_codec
-    from vmas_jax.models.vmas import VMAS
+    from vmas_jax.build import build_model, make_codec
+    from vmas_jax.models.codec import jitted_codec
+    from vmas_jax.train.finetune import merged_params
     self.config = config
-    self.model, _ = VMAS.from_config(config, load_weights=False)
-    self.params = params
+    self.model = build_model(config)
+    self.params = merged_params(params, config)  # LoRA runs: adapters merged into the kernels
     self.codec, self.codec_vars = codec if codec is not None else make_codec(config.codec)
     self._decode_audio = jitted_codec(self.codec.config, self.codec.dtype)[1]
     self.settings = clips.clip_settings(config)

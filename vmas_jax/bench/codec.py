@@ -37,7 +37,8 @@ def _timed(fn, *args, repeats: int):
 
 
 def run(args) -> int:
-  from vmas_jax.models.codec import jitted_codec, make_codec
+  from vmas_jax.build import make_codec
+  from vmas_jax.models.codec import jitted_codec
   from vmas_jax.models.codec_init import probe_signal
   module, variables = make_codec(dict(hf_path=args.hf_path, arch=args.arch, dtype=args.dtype))
   cfg = module.config

@@ -52,11 +52,11 @@ def _child(video: str, out: str, window: float) -> None:
 
   from vmas_jax.config_defaults import tiny_config
   from vmas_jax.generate import MusicVideoPipeline
-  from vmas_jax.models.vmas import VMAS
+  from vmas_jax.build import build_model
   from vmas_jax.train.memory_data import make_example_batch
   config = tiny_config()
   config.data.clip_seconds = window
-  model, _ = VMAS.from_config(config, load_weights=False)
+  model = build_model(config)
   batch = make_example_batch(config, 1, seed=0)
   params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), batch))["params"])()
   pipe = MusicVideoPipeline(config, params)

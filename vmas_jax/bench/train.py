@@ -1,12 +1,12 @@
-"""`vmas bench train --config configs/small.py --steps N [--use-features] [--config.F=V ...]`
+"""`vmas bench train --config configs/small.py --steps N [--use-features] [--estimate] [--config.F=V ...]`
 
 Times the jitted train step on synthetic in-memory batches of the config's shapes (the input
 pipeline is not measured): compile time, median step time, audio tokens/s and, when the
-device's peak FLOP/s is known (GPU/TPU), MFU against the dense bf16 peak (989 TFLOP/s for
-an H100).  `--use-features` feeds pre-extracted frame features so the frame backbone does not
-run (the efficient training mode).  `--memory` compiles the step on abstract inputs (nothing
-is allocated) and prints XLA's memory analysis instead: how remat policies and the chunked
-loss change the peak temporary memory, measurable on any machine.
+device's peak FLOP/s is known (GPU/TPU), MFU.  `--use-features` feeds pre-extracted frame
+features so the frame backbone does not run (the efficient training mode).  Prints the peak
+device memory (GPU/TPU).  `--estimate` runs nothing: it compiles the step for abstract shapes
+(no parameter is allocated) and prints XLA's memory plan for it, so a config can be checked
+against a device's memory on any machine, a CPU included.
 """
 
 from __future__ import annotations
@@ -24,19 +24,21 @@ def add_arguments(parser) -> None:
   parser.add_argument("--batch-size", type=int, default=0, help="global batch (0: config's)")
   parser.add_argument("--use-features", action="store_true",
                       help="pre-extracted frame features instead of frames")
-  parser.add_argument("--memory", action="store_true",
-                      help="print the compiled step's memory analysis; run nothing")
+  parser.add_argument("--estimate", action="store_true",
+                      help="only compile for abstract shapes and print the memory plan")
 
 
 def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
   """Run `warmup + steps` train steps on one fixed synthetic batch; return the figures."""
   from vmas_jax.sharding import make_mesh
   from vmas_jax.train import memory_data, metrics as M, state as S
-  from vmas_jax.train.loop import build_model, _feature_dim
+  from vmas_jax.build import build_model
+  from vmas_jax.train import finetune
+  from vmas_jax.train.loop import _feature_dim
   from vmas_jax.train.step import make_train_step
 
   if model is None:
-    model, _ = build_model(config)
+    model = finetune.wrap_model(build_model(config), config)
   mesh = make_mesh(config.mesh_shape)
   rules = S.rules_from_config(config)
   bsh = S.batch_sharding(mesh, rules)
@@ -46,6 +48,7 @@ def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
                                          feature_dim=_feature_dim(model))
   example = {k: jax.ShapeDtypeStruct((gb,) + v.shape[1:], v.dtype) for k, v in local.items()}
   tx, schedule = S.make_optimizer(config.optim, max(config.total_steps, warmup + steps))
+  tx = finetune.wrap_optimizer(tx, config)
   t0 = time.perf_counter()
   state, shardings = S.init_train_state(model, tx, example, mesh, rules, config.seed)
   jax.block_until_ready(state)
@@ -79,34 +82,52 @@ def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
           "init_s": round(init_s, 3), "first_step_s (compile)": round(compile_s, 3),
           "step_s_median": step_s, "step_s_min": float(np.min(times)),
           "tokens_per_s": gb * k * f / step_s, "model_tflops_per_step": flops / 1e12,
-          "mfu": util, "loss": float(jax.device_get(m["loss"]))}
+          "mfu": util, "loss": float(jax.device_get(m["loss"])),
+          "peak_device_memory_gib": peak_memory_gib()}
 
 
-def memory_analysis(config) -> dict:
-  """Compile the train step for the config's global batch on abstract inputs; return XLA's
-  memory analysis of it (bytes)."""
+def peak_memory_gib() -> float | None:
+  """Peak bytes in use on device 0 so far, in GiB (None where the backend does not say: CPU)."""
+  stats = jax.devices()[0].memory_stats() or {}
+  peak = stats.get("peak_bytes_in_use")
+  return None if peak is None else round(peak / 2**30, 3)
+
+
+def estimate_memory(config) -> dict:
+  """XLA's memory plan (GiB) for one train step of `config` on this backend's device 0,
+  compiled from abstract shapes: arguments (state + batch), outputs, temporaries, aliased
+  (donated state reused for the new state) and peak = arguments + outputs - aliased + temps."""
+  from vmas_jax.build import build_model
   from vmas_jax.sharding import make_mesh
-  from vmas_jax.train import memory_data, state as S
-  from vmas_jax.train.loop import build_model, _feature_dim
+  from vmas_jax.train import finetune, memory_data, state as S
+  from vmas_jax.train.loop import _feature_dim
   from vmas_jax.train.step import make_train_step
+  import flax.linen as nn
 
-  model, _ = build_model(config)
+  model = finetune.wrap_model(build_model(config), config)
   mesh = make_mesh(config.mesh_shape)
   rules = S.rules_from_config(config)
+  bsh = S.batch_sharding(mesh, rules)
   gb = config.data.global_batch_size
   one = memory_data.make_example_batch(config, 1, config.seed, feature_dim=_feature_dim(model))
-  example = {k: jax.ShapeDtypeStruct((gb,) + v.shape[1:], v.dtype) for k, v in one.items()}
+  batch = {k: jax.ShapeDtypeStruct((gb,) + v.shape[1:], v.dtype, sharding=bsh)
+           for k, v in one.items()}
   tx, schedule = S.make_optimizer(config.optim, config.total_steps)
-  shardings = S.state_shardings(model, tx, example, mesh, rules)
-  step_fn = make_train_step(model, tx, schedule, config, shardings,
-                            S.batch_sharding(mesh, rules), mesh, rules)
-  import flax.linen as nn
+  tx = finetune.wrap_optimizer(tx, config)
+  state, shardings = S.abstract_train_state(model, tx, batch, mesh, rules)
+  step = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
   with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    abstract = jax.eval_shape(S._init_fns(model, tx, example)[1], jax.random.PRNGKey(0))
-    m = step_fn.jitted.lower(abstract, example).compile().memory_analysis()
-  return {"global_batch": gb, "temp_bytes": m.temp_size_in_bytes,
-          "argument_bytes": m.argument_size_in_bytes, "output_bytes": m.output_size_in_bytes,
-          "temp_gib": round(m.temp_size_in_bytes / 2**30, 3)}
+    mem = step.jitted.lower(state, batch).compile().memory_analysis()
+  gib = lambda b: round(b / 2**30, 3)
+  trainable = sum(int(np.prod(x.shape)) for x, t in zip(
+      jax.tree.leaves(state["params"]), jax.tree.leaves(finetune.trainable_mask(state["params"],
+                                                                               config))) if t)
+  peak = (mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
+          + mem.temp_size_in_bytes)
+  return {"params": S.num_params(state["params"]), "trainable_params": trainable,
+          "global_batch": gb, "arguments_gib": gib(mem.argument_size_in_bytes),
+          "outputs_gib": gib(mem.output_size_in_bytes), "aliased_gib": gib(mem.alias_size_in_bytes),
+          "temporaries_gib": gib(mem.temp_size_in_bytes), "peak_gib": gib(peak)}
 
 
 def run(args) -> int:
@@ -117,7 +138,7 @@ def run(args) -> int:
   if args.use_features:
     config.video.use_features = True
     config.data.frames_format = "features"
-  result = memory_analysis(config) if args.memory else benchmark(config, args.steps)
+  result = estimate_memory(config) if args.estimate else benchmark(config, args.steps)
   for key, value in result.items():
     print(f"{key:>26}: {value}")
   print(json.dumps(result))

@@ -77,10 +77,11 @@ def bench_backbone(name, n, size, chunk, dtype, repeats):
   import jax
   import jax.numpy as jnp
   import ml_collections
-  from vmas_jax.models.frame_features import build_backbone, frame_features
+  from vmas_jax.build import frame_backbone
+  from vmas_jax.models.frame_features import frame_features
   cfg = ml_collections.ConfigDict(dict(backbone=name, backbone_path="", image_size=size,
                                        dtype=dtype))
-  module, _ = build_backbone(cfg)
+  module, _ = frame_backbone(cfg)
   h, w = (module.image_size,) * 2 if isinstance(module.image_size, int) else module.image_size
   params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, h, w, 3)))["params"]
   frames = jnp.asarray(np.random.RandomState(0).randint(0, 256, (n, size, size, 3)), jnp.uint8)

@@ -8,30 +8,13 @@ goes the other way for model types that support export.
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
 from vmas_jax.convert.hf_io import (UnsafeCheckpointError, load_hf_config,  # noqa: F401
                                    resolve_hf_dir)
+from vmas_jax.convert.registry import exporter, importer
 from vmas_jax.convert.saved import load_converted, save_converted  # noqa: F401
-
-# model_type in config.json -> module under vmas_jax.convert that defines
-# `import_hf(directory, config) -> (module, variables)`.
-_IMPORTERS = {
-    "encodec": "vmas_jax.convert.encodec",
-    "musicgen": "vmas_jax.convert.musicgen",
-    "musicgen_decoder": "vmas_jax.convert.musicgen",
-    "clip": "vmas_jax.convert.clip",
-    "clip_vision_model": "vmas_jax.convert.clip",
-    "hiera": "vmas_jax.convert.hiera",
-}
-
-# Flax module class name -> converter module defining `export_hf(module, variables, out_dir)`.
-_EXPORTERS = {
-    "EncodecModel": "vmas_jax.convert.encodec",
-    "MusicDecoder": "vmas_jax.convert.musicgen",
-}
 
 
 def from_hf(path_or_repo_id: str | os.PathLike, **kwargs) -> tuple[Any, dict]:
@@ -42,17 +25,10 @@ def from_hf(path_or_repo_id: str | os.PathLike, **kwargs) -> tuple[Any, dict]:
   """
   directory = resolve_hf_dir(path_or_repo_id)
   config = load_hf_config(directory)
-  model_type = config.get("model_type")
-  if model_type not in _IMPORTERS:
-    raise ValueError(f"{directory}/config.json: model_type {model_type!r} is not supported; "
-                     f"supported: {sorted(_IMPORTERS)}")
-  return importlib.import_module(_IMPORTERS[model_type]).import_hf(directory, config, **kwargs)
+  return importer(config.get("model_type"), f"{directory}/config.json").import_hf(
+      directory, config, **kwargs)
 
 
 def to_hf(module, variables, out_dir: str | os.PathLike, **kwargs) -> str:
   """Write `module`'s weights as a Hugging Face directory that `from_pretrained` loads."""
-  name = type(module).__name__
-  if name not in _EXPORTERS:
-    raise ValueError(f"export to Hugging Face is not supported for {name}; "
-                     f"supported: {sorted(_EXPORTERS)}")
-  return importlib.import_module(_EXPORTERS[name]).export_hf(module, variables, out_dir, **kwargs)
+  return exporter(type(module).__name__).export_hf(module, variables, out_dir, **kwargs)

@@ -152,3 +152,39 @@ def params_from_dir(module, directory, params_fn, what: str, *,
     return params_fn(module, sd)
   except KeyError as e:
     raise ValueError(f"{directory}: {what} weight {e.args[0]!r} missing") from None
+
+
+class TensorReader:
+  """`reader(name) -> np.ndarray` (fp32 for floats): one tensor at a time from `directory`.
+
+  safetensors files are memory-mapped and read per tensor, so a loader that places parameters
+  one by one never holds the whole checkpoint; torch `.bin` checkpoints can only be read
+  whole (they are one pickle) and are loaded once.
+  """
+
+  def __init__(self, directory: str | os.PathLike):
+    self.directory = Path(directory)
+    files = sorted(glob.glob(str(self.directory / "*.safetensors")))
+    self._where, self._state = {}, None
+    if files:
+      from safetensors import safe_open
+      for f in files:
+        try:
+          handle = safe_open(f, framework="np")
+        except Exception as e:  # corrupt / truncated file
+          raise ValueError(f"{f}: cannot read safetensors ({e})") from None
+        self._where.update({name: handle for name in handle.keys()})
+    else:
+      self._state = load_state_dict(self.directory)
+
+  def names(self) -> set[str]:
+    return set(self._where) if self._state is None else set(self._state)
+
+  def __call__(self, name: str) -> np.ndarray:
+    if self._state is not None:
+      if name not in self._state:
+        raise KeyError(name)
+      return self._state[name]
+    if name not in self._where:
+      raise KeyError(name)
+    return _as_np(self._where[name].get_tensor(name))

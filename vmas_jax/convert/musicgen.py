@@ -34,35 +34,57 @@ def _take(sd: dict, name: str, source) -> np.ndarray:
     raise ValueError(f"{source}: missing weight {name!r}") from None
 
 
-def _attn_params(w: dict, cfg: DecoderConfig) -> dict:
-  """HF Linear weights [out, in] for q/k/v/out -> our Dense kernels."""
+def _nest(flat: dict) -> dict:
+  """{("a", "b"): x} -> {"a": {"b": x}}."""
+  out = {}
+  for path, value in flat.items():
+    node = out
+    for key in path[:-1]:
+      node = node.setdefault(key, {})
+    node[path[-1]] = value
+  return out
+
+
+def tensor_plan(cfg: DecoderConfig, prefix: str = "") -> dict:
+  """Our parameter path (per-layer layout, without null_memory) -> `build(get)`, which makes
+  that parameter from the HF tensors it fetches by name with `get(name) -> np.ndarray`.
+
+  One parameter needs at most K (embed, lm_heads) or one HF tensor at a time, so a loader can
+  place parameters one by one without holding the whole state dict.  prefix: "decoder." for a
+  full `musicgen` checkpoint.
+  """
   h, dh, d = cfg.num_heads, cfg.head_dim, cfg.d_model
-  p = {n: {"kernel": w[n].T.reshape(d, h, dh)} for n in ("q_proj", "k_proj", "v_proj")}
-  p["out_proj"] = {"kernel": w["out_proj"].T.reshape(h, dh, d)}
-  return p
-
-
-def _from_hf_names(sd: dict, cfg: DecoderConfig, prefix: str, head_prefix: str, source) -> dict:
-  """Plain params (per-layer layout) from a HF MusicGen decoder state dict; consumes `sd`."""
   dec = prefix + "model.decoder."
-  params = {
-      "embed": np.stack([_take(sd, f"{dec}embed_tokens.{k}.weight", source)
-                         for k in range(cfg.num_codebooks)]),
-      "lm_heads": np.stack([_take(sd, f"{head_prefix}lm_heads.{k}.weight", source).T
-                            for k in range(cfg.num_codebooks)]),
-      "layer_norm": {"scale": _take(sd, f"{dec}layer_norm.weight", source),
-                     "bias": _take(sd, f"{dec}layer_norm.bias", source)},
-      "null_memory": np.zeros((cfg.d_model,), np.float32),
+  ks = range(cfg.num_codebooks)
+  plain = lambda name: lambda get: get(name)
+  plan = {
+      ("embed",): lambda get: np.stack([get(f"{dec}embed_tokens.{k}.weight") for k in ks]),
+      ("lm_heads",): lambda get: np.stack([get(f"{prefix}lm_heads.{k}.weight").T for k in ks]),
+      ("layer_norm", "scale"): plain(f"{dec}layer_norm.weight"),
+      ("layer_norm", "bias"): plain(f"{dec}layer_norm.bias"),
   }
+  # HF Linear weights are [out, in]; our kernels [in, out], heads split out.
+  shapes = {"q_proj": (d, h, dh), "k_proj": (d, h, dh), "v_proj": (d, h, dh),
+            "out_proj": (h, dh, d)}
   for i in range(cfg.num_layers):
-    lp = f"{dec}layers.{i}."
-    layer = {n: {"scale": _take(sd, lp + n + ".weight", source),
-                 "bias": _take(sd, lp + n + ".bias", source)} for n in _NORMS}
+    lp, ours = f"{dec}layers.{i}.", f"layers_{i}"
+    for n in _NORMS:
+      plan[(ours, n, "scale")] = plain(f"{lp}{n}.weight")
+      plan[(ours, n, "bias")] = plain(f"{lp}{n}.bias")
     for a in ("self_attn", "encoder_attn"):
-      layer[a] = _attn_params({n: _take(sd, f"{lp}{a}.{n}.weight", source) for n in _ATTN}, cfg)
-    layer["mlp"] = {"fc1": {"kernel": _take(sd, lp + "fc1.weight", source).T},
-                    "fc2": {"kernel": _take(sd, lp + "fc2.weight", source).T}}
-    params[f"layers_{i}"] = layer
+      for n, shape in shapes.items():
+        plan[(ours, a, n, "kernel")] = (
+            lambda get, name=f"{lp}{a}.{n}.weight", shape=shape: get(name).T.reshape(shape))
+    for n in ("fc1", "fc2"):
+      plan[(ours, "mlp", n, "kernel")] = lambda get, name=f"{lp}{n}.weight": get(name).T
+  return plan
+
+
+def _from_hf_names(sd: dict, cfg: DecoderConfig, prefix: str, source) -> dict:
+  """Plain params (per-layer layout) from a HF MusicGen decoder state dict; consumes `sd`."""
+  get = lambda name: _take(sd, name, source)
+  params = _nest({path: build(get) for path, build in tensor_plan(cfg, prefix).items()})
+  params["null_memory"] = np.zeros((cfg.d_model,), np.float32)
   return params
 
 
@@ -80,7 +102,7 @@ def import_hf(directory: Path, config: dict, *, trust_remote_pickle: bool = Fals
   sd = hf_io.load_state_dict(directory, trust_remote_pickle=trust_remote_pickle)
   full = config.get("model_type") == "musicgen"
   prefix = "decoder." if full else ""
-  params = _from_hf_names(sd, cfg, prefix, prefix, directory)
+  params = _from_hf_names(sd, cfg, prefix, directory)
   if full and "enc_to_dec_proj.bias" in sd:
     params["null_memory"] = np.asarray(sd["enc_to_dec_proj.bias"], np.float32)
   if (directory / "null_memory.npy").is_file():  # written by export_hf
@@ -91,7 +113,7 @@ def import_hf(directory: Path, config: dict, *, trust_remote_pickle: bool = Fals
 def params_from_hf_state_dict(sd: dict, cfg: DecoderConfig) -> dict:
   """In-memory HF MusicgenForCausalLM state dict ({name: array}) -> our variables."""
   sd = {k: np.asarray(v, np.float32) for k, v in sd.items()}
-  return _finish(_from_hf_names(sd, cfg, "", "", "state dict"), cfg)[1]
+  return _finish(_from_hf_names(sd, cfg, "", "state dict"), cfg)[1]
 
 
 def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict, *,
@@ -112,6 +134,12 @@ def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict, *,
   else:
     sd = {k: (v.detach().cpu().float().numpy() if hasattr(v, "detach") else np.asarray(v))
           for k, v in state_dict_or_path.items()}
+  return _finish(_from_hf_names(audiocraft_to_hf_names(sd, config, source), config, "", source),
+                 config)
+
+
+def audiocraft_to_hf_names(sd: dict, config: DecoderConfig, source) -> dict[str, np.ndarray]:
+  """An audiocraft LM state dict -> the same tensors under HF MusicgenForCausalLM names."""
   d = config.d_model
   hf = {}
   for k in range(config.num_codebooks):
@@ -131,7 +159,7 @@ def import_audiocraft(state_dict_or_path, config: DecoderConfig | dict, *,
     for src, dst in rename.items():
       for n in (("weight", "bias") if src.startswith("norm") else ("weight",)):
         hf[f"{h}{dst}.{n}"] = _take(sd, f"{a}{src}.{n}", source)
-  return _finish(_from_hf_names(hf, config, "", "", source), config)
+  return hf
 
 
 def to_hf_state_dict(module: MusicDecoder, variables: dict) -> dict[str, np.ndarray]:

@@ -9,7 +9,6 @@ so no PyTorch or Hugging Face files are needed after `vmas convert`.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from pathlib import Path
@@ -18,13 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-
-def _converter(model_type: str, where: str):
-  from vmas_jax.convert import _IMPORTERS
-  if model_type not in _IMPORTERS:
-    raise ValueError(f"{where}: model_type {model_type!r} is not supported; "
-                     f"supported: {sorted(_IMPORTERS)}")
-  return importlib.import_module(_IMPORTERS[model_type])
+from vmas_jax.convert.registry import importer
 
 
 def save_converted(out_dir: str | os.PathLike, variables: dict, hf_config: dict) -> Path:
@@ -32,7 +25,7 @@ def save_converted(out_dir: str | os.PathLike, variables: dict, hf_config: dict)
   import orbax.checkpoint as ocp
   out = Path(out_dir).absolute()
   model_type = hf_config.get("model_type")
-  _converter(model_type, str(out))  # fail before writing anything
+  importer(model_type, str(out))  # fail before writing anything
   out.mkdir(parents=True, exist_ok=True)
   params_dir = out / "params"
   if params_dir.exists():
@@ -57,7 +50,7 @@ def load_converted(out_dir: str | os.PathLike) -> tuple[Any, dict]:
     model_type, hf_config = meta["model_type"], meta["hf_config"]
   except (json.JSONDecodeError, KeyError, TypeError) as e:
     raise ValueError(f"{meta_path}: not a valid model.json ({e!r})") from None
-  module = _converter(model_type, str(meta_path)).module_from_hf_config(hf_config)
+  module = importer(model_type, str(meta_path)).module_from_hf_config(hf_config)
   if not (out / "params").is_dir():
     raise FileNotFoundError(f"{out / 'params'}: missing Orbax checkpoint")
   with ocp.StandardCheckpointer() as ckptr:

@@ -81,7 +81,7 @@ def _codec(codec_json: str):
   import jax
 
   import ml_collections
-  from vmas_jax.models.codec import make_codec
+  from vmas_jax.build import make_codec
   module, variables = make_codec(ml_collections.ConfigDict(json.loads(codec_json)))
   encode = jax.jit(lambda v, wav: module.apply(v, wav, method="encode"))
   return encode, variables
@@ -198,9 +198,10 @@ def _backbone(video_json: str):
   import jax.numpy as jnp
   import ml_collections
   from flax import linen as nn
-  from vmas_jax.models.frame_features import build_backbone, frame_features as features_fn
+  from vmas_jax.build import frame_backbone
+  from vmas_jax.models.frame_features import frame_features as features_fn
   cfg = ml_collections.ConfigDict(json.loads(video_json))
-  module, variables = build_backbone(cfg)
+  module, variables = frame_backbone(cfg, load_weights=True)
   if variables is None:  # no pretrained weights: deterministic random init, same everywhere
     size = int(cfg.image_size)
     init = jax.jit(functools.partial(module.init, method="frame_tokens"))  # one compile

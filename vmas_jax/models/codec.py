@@ -5,7 +5,8 @@
   wav2 = module.apply(variables, codes, method="decode")   # codes [B, K, F] -> wav [B, F * hop]
 
 F = ceil(T / hop) and the decoded length is F * hop, as in HF `EncodecModel.encode/decode`.
-Weights come from `vmas_jax.convert.encodec` (HF or audiocraft) or `make_codec` (random init).
+Weights come from `vmas_jax.convert.encodec` (HF or audiocraft) or `codec_init` (random);
+`vmas_jax.build.make_codec` picks one from a config.
 """
 
 from __future__ import annotations
@@ -251,35 +252,4 @@ def _jitted_codec(config: EncodecConfig, dtype):
   return encode, decode
 
 
-_PRESETS = {"tiny": EncodecConfig.tiny, "encodec_32khz": EncodecConfig.encodec_32khz}
-
-
-def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:
-  """The codec of a run: `config.codec` (fields hf_path, arch, dtype, sample_rate, ...).
-
-  `hf_path` set -> `vmas_jax.convert.from_hf(hf_path)`; empty -> random init of the `arch`
-  preset ("tiny" | "encodec_32khz") with a fixed seed.  Checks that the model's sample rate,
-  frame rate and codebooks agree with the config.
-  """
-  dtype = jnp.dtype(codec_cfg.get("dtype", "float32"))
-  hf_path = codec_cfg.get("hf_path") or ""
-  if hf_path:
-    from vmas_jax.convert import from_hf
-    module, variables = from_hf(hf_path)
-    if not isinstance(module, EncodecModel):
-      raise ValueError(f"codec.hf_path={hf_path!r} is a {type(module).__name__}, not EnCodec")
-    module = module.clone(dtype=dtype)
-  else:
-    arch = codec_cfg.get("arch", "encodec_32khz")
-    if arch not in _PRESETS:
-      raise ValueError(f"codec.arch={arch!r}: expected one of {sorted(_PRESETS)}")
-    from vmas_jax.models.codec_init import init_codec
-    module, variables = init_codec(_PRESETS[arch](), seed=codec_cfg.get("init_seed", 0),
-                                   dtype=dtype)
-  cfg = module.config
-  expected = dict(sample_rate=cfg.sample_rate, frame_rate=cfg.frame_rate,
-                  num_codebooks=cfg.num_codebooks, codebook_size=cfg.codebook_size)
-  for key, value in expected.items():
-    if key in codec_cfg and codec_cfg[key] is not None and codec_cfg[key] != value:
-      raise ValueError(f"codec.{key}={codec_cfg[key]} but the codec model has {key}={value}")
-  return module, variables
+PRESETS = {"tiny": EncodecConfig.tiny, "encodec_32khz": EncodecConfig.encodec_32khz}

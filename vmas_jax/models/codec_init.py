@@ -2,7 +2,7 @@
 
 `init_codec(config, seed)` draws the SEANet weights on the host with numpy (compiling ~50
 `jax.random` initializers costs tens of seconds on a CPU; numpy costs milliseconds) and seeds
-the codebooks from the encoder's own latents of a probe signal.  Used by `make_codec` when no
+the codebooks from the encoder's own latents of a probe signal.  Used by `build.make_codec` when no
 pretrained weights are given (tests, the tiny config, benchmarks).
 """
 

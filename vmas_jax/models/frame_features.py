@@ -15,10 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax.models.vision.clip import CLIPVision
-from vmas_jax.models.vision.hiera import Hiera
-from vmas_jax.models.vision.tiny_vit import tiny_vit
-
 BACKBONES = ("hiera", "clip_vit", "tiny_vit")
 
 
@@ -84,37 +80,3 @@ def frame_features(backbone: nn.Module, params, frames: jax.Array, tokens_per_fr
     one_chunk = jax.checkpoint(one_chunk)
   y = jax.lax.map(one_chunk, x)  # [n_chunks, c, P, D]
   return y.reshape(-1, *y.shape[2:])[:n]
-
-
-def build_backbone(video_cfg, load_weights: bool = True):
-  """The frame backbone of a `config.video` section -> (module, variables | None).
-
-  With `backbone_path` (HF directory or hub id) the module is built from its config.json and,
-  if `load_weights`, its weights are imported; otherwise the named architecture
-  (`hiera` = hiera-base-224, `clip_vit` = CLIP ViT-B/16, `tiny_vit`) is returned with
-  variables None (random init by the caller).
-  """
-  dtype = jnp.dtype(video_cfg.get("dtype", "float32"))
-  name = video_cfg.backbone
-  if name not in BACKBONES:
-    raise ValueError(f"config.video.backbone {name!r} is not one of {BACKBONES}")
-  path = video_cfg.get("backbone_path") or ""
-  if path:
-    from vmas_jax.convert import from_hf
-    from vmas_jax.convert.hf_io import load_hf_config, resolve_hf_dir
-    if load_weights:
-      module, variables = from_hf(path, dtype=dtype)
-      return module, variables
-    directory = resolve_hf_dir(path)
-    config = load_hf_config(directory)
-    if config.get("model_type") == "hiera":
-      from vmas_jax.convert.hiera import module_from_hf_config
-    else:
-      from vmas_jax.convert.clip import module_from_hf_config
-    return module_from_hf_config(config, dtype=dtype), None
-  size = int(video_cfg.image_size)
-  if name == "hiera":
-    return Hiera(image_size=(size, size), dtype=dtype), None
-  if name == "clip_vit":
-    return CLIPVision(image_size=size, patch_size=16, dtype=dtype), None
-  return tiny_vit(image_size=size, dtype=dtype), None

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from vmas_jax.layers import Dense, LayerNorm, MLP, MultiHeadAttention, sinusoidal_embedding
-from vmas_jax.models.frame_features import build_backbone, frame_features
+from vmas_jax.models.frame_features import frame_features
 
 Dtype = Any
 
@@ -146,38 +146,3 @@ class TemporalVideoEncoder(nn.Module):
     tokens = nn.with_logical_constraint(tokens, ("batch", "length", "embed"))
     return dict(tokens=tokens, token_mask=token_mask, global_embed=global_embed,
                 frame_embeds=frame_embeds)
-
-
-def video_encoder_from_config(video_cfg, out_dim: int, embed_dim: int, load_weights: bool = True):
-  """`config.video` -> (TemporalVideoEncoder, backbone variables | None).
-
-  After `init`, put the imported backbone weights in with `with_backbone_params` (they are
-  None when the backbone is randomly initialised or when use_features is set).
-  """
-  use_features = bool(video_cfg.get("use_features", False))
-  backbone, bb_vars = build_backbone(video_cfg, load_weights=load_weights and not use_features)
-  enc = TemporalVideoEncoder(
-      frame_backbone=None if use_features else backbone,
-      feature_dim=backbone.feature_dim, out_dim=out_dim, embed_dim=embed_dim,
-      tokens_per_frame=video_cfg.tokens_per_frame, chunk_size=video_cfg.chunk_size,
-      freeze_backbone=video_cfg.freeze_backbone, use_features=use_features,
-      num_layers=video_cfg.temporal_layers, dim=video_cfg.temporal_dim,
-      num_heads=video_cfg.temporal_heads, mlp_dim=video_cfg.temporal_mlp,
-      time_scale=video_cfg.get("time_scale", 8.0), dropout=video_cfg.get("temporal_dropout", 0.0),
-      dtype=jnp.dtype(video_cfg.get("dtype", "float32")),
-      attention_impl=video_cfg.get("attention_impl", "auto"))
-  return enc, bb_vars
-
-
-def with_backbone_params(params: dict, backbone_variables: dict | None) -> dict:
-  """Encoder params with params['backbone'] replaced by imported weights (shapes checked)."""
-  if backbone_variables is None:
-    return params
-  new = backbone_variables["params"]
-  old = params["backbone"]
-  if jax.tree.map(jnp.shape, nn.unbox(old)) != jax.tree.map(jnp.shape, nn.unbox(new)):
-    raise ValueError("imported backbone weights do not match the encoder's backbone shapes")
-  is_box = lambda v: isinstance(v, nn.Partitioned)
-  if any(is_box(v) for v in jax.tree.leaves(old, is_leaf=is_box)):  # keep logical axis names
-    new = jax.tree.map(lambda o, n: o.replace_boxed(n), old, nn.unbox(new), is_leaf=is_box)
-  return {**params, "backbone": new}

@@ -16,7 +16,6 @@ predicted, so the beat curve's frame f is added there and the beat head reads it
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -49,25 +48,6 @@ class VMAS(nn.Module):
   cond_dropout: float = 0.1
   # outputs hidden + lm_heads instead of logits: the loss makes them one codebook at a time
   chunked_logits: bool = False
-
-  @classmethod
-  def from_config(cls, config, *, load_weights: bool = True) -> tuple["VMAS", Any]:
-    """(VMAS, backbone variables or None) from the whole config tree.
-
-    Imported backbone weights go into the initialised params with `with_backbone_params`.
-    """
-    from vmas_jax.models.video_encoder import video_encoder_from_config
-    dec = DecoderConfig.from_config(config.decoder)
-    encoder, backbone_vars = video_encoder_from_config(
-        config.video, out_dim=dec.d_model, embed_dim=config.model.contrastive_dim,
-        load_weights=load_weights)
-    model = cls(decoder_config=dec, video_encoder=encoder,
-                contrastive_dim=config.model.contrastive_dim,
-                temperature_init=config.model.temperature_init,
-                beat_conditioning=config.model.beat_conditioning,
-                cond_dropout=config.decoder.cond_dropout,
-                chunked_logits=config.loss.get("chunked_logits", False))
-    return model, backbone_vars
 
   def setup(self):
     d = self.decoder_config.d_model

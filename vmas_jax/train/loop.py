@@ -16,8 +16,9 @@ import numpy as np
 from etils import epath
 from tqdm import tqdm
 
+from vmas_jax import build
 from vmas_jax.sharding import make_mesh
-from vmas_jax.train import checkpoint as ckpt
+from vmas_jax.train import checkpoint as ckpt, finetune
 from vmas_jax.train import memory_data, metrics as metrics_lib, state as state_lib, validate
 from vmas_jax.train.step import make_train_step
 
@@ -40,12 +41,6 @@ def maybe_initialize_distributed() -> None:
                                int(env.get("JAX_PROCESS_ID", "0")))
   elif int(env.get("SLURM_NTASKS", "1")) > 1 or "," in env.get("TPU_WORKER_HOSTNAMES", ""):
     jax.distributed.initialize()
-
-
-def build_model(config):
-  """(VMAS, imported frame-backbone variables or None)."""
-  from vmas_jax.models.vmas import VMAS  # the full model needs the decoder and video modules
-  return VMAS.from_config(config)
 
 
 def _feature_dim(model) -> int | None:
@@ -124,10 +119,10 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
   rules = state_lib.rules_from_config(config)
   bsh = state_lib.batch_sharding(mesh, rules)
 
-  # -- Model
-  backbone_vars = None
+  # -- Model (pretrained weights go in after the sharded init)
+  pretrained = model is None
   if model is None:
-    model, backbone_vars = build_model(config)
+    model = finetune.wrap_model(build.build_model(config), config)
 
   # -- Input: the first batch gives the shapes to initialise with
   if data_iterator is None:
@@ -140,10 +135,10 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
 
   # -- Sharded state
   tx, schedule = state_lib.make_optimizer(config.optim, config.total_steps)
+  tx = finetune.wrap_optimizer(tx, config)
   state, shardings = state_lib.init_train_state(model, tx, example, mesh, rules, config.seed)
-  if backbone_vars is not None:  # pretrained frame backbone (restored checkpoints override it)
-    state["params"] = state_lib.with_pretrained_backbone(state["params"], backbone_vars,
-                                                         shardings["params"])
+  if pretrained:  # backbone, MusicGen decoder (a restored checkpoint overrides them)
+    state["params"] = build.load_pretrained(state["params"], config, shardings["params"])
   train_step = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
   validator = validate.make_validator(model, config, mesh, rules, bsh, shardings["params"],
                                       _feature_dim(model))

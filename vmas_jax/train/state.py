@@ -67,6 +67,26 @@ def param_specs(abstract_boxed, rules) -> Any:
   return nn.logical_to_mesh(nn.get_partition_spec(abstract_boxed), rules)
 
 
+def _param_spec_lookup(abstract_params, specs):
+  """f(path, leaf) -> PartitionSpec for an optimiser-state leaf: a moment whose key path ends
+  with a parameter's path (and has its shape) takes that parameter's spec; counters, scalars
+  and anything else are replicated.  Works for masked / multi-transform states, whose moments
+  exist only for some parameters."""
+  by_path = {}
+  for (path, x), spec in zip(jax.tree_util.tree_leaves_with_path(abstract_params),
+                             jax.tree.leaves(specs, is_leaf=lambda s: isinstance(s, P))):
+    by_path[tuple(k.key for k in path)] = (x.shape, spec)
+
+  def lookup(path, leaf):
+    keys = tuple(getattr(k, "key", None) for k in path)
+    for i in range(len(keys)):
+      shape, spec = by_path.get(keys[i:], (None, None))
+      if spec is not None and shape == leaf.shape:
+        return spec
+    return P()
+  return lookup
+
+
 def batch_sharding(mesh: Mesh, rules) -> NamedSharding:
   """Leading (batch) dimension split over the mesh axes the rules give `batch`."""
   return NamedSharding(mesh, nn.logical_to_mesh_axes(("batch",), rules))
@@ -101,10 +121,8 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, example_
   specs = jax.tree.map(lambda a, s: _fit_spec(a.shape, s, mesh), abstract_params, specs,
                        is_leaf=lambda x: isinstance(x, P))
   abstract_opt = jax.eval_shape(tx.init, abstract_params)
-  # Optimiser moments mirror the parameters; counters and other scalars are replicated.
-  opt_specs = optax.tree_map_params(tx, lambda _, s: s, abstract_opt, specs,
-                                    transform_non_params=lambda _: P(),
-                                    is_leaf=lambda x: isinstance(x, P))
+  opt_specs = jax.tree_util.tree_map_with_path(
+      _param_spec_lookup(abstract_params, specs), abstract_opt)
   state_specs = {"params": specs, "opt_state": opt_specs, "step": P(), "rng": P()}
   return jax.tree.map(lambda s: NamedSharding(mesh, s), state_specs,
                       is_leaf=lambda x: isinstance(x, P))
@@ -124,21 +142,22 @@ def init_train_state(model: nn.Module, tx: optax.GradientTransformation, example
   return state, shardings
 
 
+def abstract_train_state(model: nn.Module, tx: optax.GradientTransformation, example_batch: dict,
+                         mesh: Mesh, rules) -> tuple[dict, dict]:
+  """(`jax.ShapeDtypeStruct`s of the train state with their shardings, the shardings): for
+  compiling and memory-planning a step without allocating any parameter."""
+  shardings = state_shardings(model, tx, example_batch, mesh, rules)
+  _, init_state = _init_fns(model, tx, example_batch)
+  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    shapes = jax.eval_shape(init_state, jax.random.PRNGKey(0))
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes,
+                      shardings), shardings
+
+
 def to_global_batch(local_batch: dict, sharding: NamedSharding) -> dict:
   """This host's slice of the batch (numpy) -> global jax.Arrays sharded on the batch axis."""
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in local_batch.items()}
-
-
-def with_pretrained_backbone(params: dict, backbone_variables: dict, shardings: dict) -> dict:
-  """params with params["video_encoder"]["backbone"] set to imported weights, resharded."""
-  old = params["video_encoder"]["backbone"]
-  new = backbone_variables["params"]
-  if jax.tree.map(jnp.shape, old) != jax.tree.map(jnp.shape, new):
-    raise ValueError("imported frame-backbone weights do not match the model's backbone shapes")
-  placed = jax.tree.map(lambda x, o, s: jax.device_put(np.asarray(x, o.dtype), s), new, old,
-                        shardings["video_encoder"]["backbone"])
-  return {**params, "video_encoder": {**params["video_encoder"], "backbone": placed}}
 
 
 def num_params(params) -> int:

@@ -1,0 +1,115 @@
+"""From a config to modules, and the one step that puts pretrained weights into params.
+
+  model = build_model(config)                             # pure Flax modules; reads no weights
+  state, shardings = train.state.init_train_state(model, ...)   # random init, sharded
+  params = load_pretrained(state["params"], config, shardings["params"])
+  codec, codec_variables = make_codec(config.codec)
+
+This is the layer above `vmas_jax.models` (pure modules, which never import `convert`) and
+`vmas_jax.convert` (checkpoint formats).  A restored training checkpoint replaces whatever
+`load_pretrained` put in.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from vmas_jax.convert import from_hf
+from vmas_jax.convert.hf_io import load_hf_config, resolve_hf_dir
+from vmas_jax.convert.registry import importer
+from vmas_jax.models.codec import PRESETS, EncodecModel
+from vmas_jax.models.codec_init import init_codec
+from vmas_jax.models.frame_features import BACKBONES
+from vmas_jax.models.music_decoder import DecoderConfig
+from vmas_jax.models.video_encoder import TemporalVideoEncoder
+from vmas_jax.models.vision import CLIPVision, Hiera, tiny_vit
+from vmas_jax.models.vmas import VMAS
+from vmas_jax.pretrained import load_pretrained  # noqa: F401  (part of this layer's surface)
+
+
+def frame_backbone(video_cfg, load_weights: bool = False):
+  """The frame backbone of a `config.video` section -> (module, variables | None).
+
+  With `backbone_path` (HF directory or hub id) the module is built from its config.json and,
+  if `load_weights`, its weights are imported; otherwise the named architecture
+  (`hiera` = hiera-base-224, `clip_vit` = CLIP ViT-B/16, `tiny_vit`) with variables None.
+  """
+  dtype = jnp.dtype(video_cfg.get("dtype", "float32"))
+  name = video_cfg.backbone
+  if name not in BACKBONES:
+    raise ValueError(f"config.video.backbone {name!r} is not one of {BACKBONES}")
+  path = video_cfg.get("backbone_path") or ""
+  if path:
+    if load_weights:
+      return from_hf(path, dtype=dtype)
+    directory = resolve_hf_dir(path)
+    config = load_hf_config(directory)
+    where = f"{directory}/config.json"
+    return importer(config.get("model_type"), where).module_from_hf_config(config,
+                                                                          dtype=dtype), None
+  size = int(video_cfg.image_size)
+  if name == "hiera":
+    return Hiera(image_size=(size, size), dtype=dtype), None
+  if name == "clip_vit":
+    return CLIPVision(image_size=size, patch_size=16, dtype=dtype), None
+  return tiny_vit(image_size=size, dtype=dtype), None
+
+
+def video_encoder(video_cfg, out_dim: int, embed_dim: int) -> TemporalVideoEncoder:
+  """`config.video` -> the temporal video encoder (its backbone weights: `load_pretrained`)."""
+  use_features = bool(video_cfg.get("use_features", False))
+  backbone, _ = frame_backbone(video_cfg)
+  return TemporalVideoEncoder(
+      frame_backbone=None if use_features else backbone,
+      feature_dim=backbone.feature_dim, out_dim=out_dim, embed_dim=embed_dim,
+      tokens_per_frame=video_cfg.tokens_per_frame, chunk_size=video_cfg.chunk_size,
+      freeze_backbone=video_cfg.freeze_backbone, use_features=use_features,
+      num_layers=video_cfg.temporal_layers, dim=video_cfg.temporal_dim,
+      num_heads=video_cfg.temporal_heads, mlp_dim=video_cfg.temporal_mlp,
+      time_scale=video_cfg.get("time_scale", 8.0), dropout=video_cfg.get("temporal_dropout", 0.0),
+      dtype=jnp.dtype(video_cfg.get("dtype", "float32")),
+      attention_impl=video_cfg.get("attention_impl", "auto"))
+
+
+def build_model(config) -> VMAS:
+  """The VMAS module of a whole config tree (random-init shapes; weights: `load_pretrained`)."""
+  dec = DecoderConfig.from_config(config.decoder)
+  return VMAS(decoder_config=dec,
+              video_encoder=video_encoder(config.video, out_dim=dec.d_model,
+                                          embed_dim=config.model.contrastive_dim),
+              contrastive_dim=config.model.contrastive_dim,
+              temperature_init=config.model.temperature_init,
+              beat_conditioning=config.model.beat_conditioning,
+              cond_dropout=config.decoder.cond_dropout,
+              chunked_logits=config.loss.get("chunked_logits", False))
+
+
+def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:
+  """The codec of a run: `config.codec` (fields hf_path, arch, dtype, sample_rate, ...).
+
+  `hf_path` set -> imported from that HF directory / hub id; empty -> random init of the
+  `arch` preset ("tiny" | "encodec_32khz") with `init_seed`.  Checks that the model's sample
+  rate, frame rate and codebooks agree with the config.
+  """
+  dtype = jnp.dtype(codec_cfg.get("dtype", "float32"))
+  hf_path = codec_cfg.get("hf_path") or ""
+  if hf_path:
+    module, variables = from_hf(hf_path)
+    if not isinstance(module, EncodecModel):
+      raise ValueError(f"codec.hf_path={hf_path!r} is a {type(module).__name__}, not EnCodec")
+    module = module.clone(dtype=dtype)
+  else:
+    arch = codec_cfg.get("arch", "encodec_32khz")
+    if arch not in PRESETS:
+      raise ValueError(f"codec.arch={arch!r}: expected one of {sorted(PRESETS)}")
+    module, variables = init_codec(PRESETS[arch](), seed=codec_cfg.get("init_seed", 0),
+                                   dtype=dtype)
+  cfg = module.config
+  expected = dict(sample_rate=cfg.sample_rate, frame_rate=cfg.frame_rate,
+                  num_codebooks=cfg.num_codebooks, codebook_size=cfg.codebook_size)
+  for key, value in expected.items():
+    if key in codec_cfg and codec_cfg[key] is not None and codec_cfg[key] != value:
+      raise ValueError(f"codec.{key}={codec_cfg[key]} but the codec model has {key}={value}")
+  return module, variables
+
