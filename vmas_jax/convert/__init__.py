@@ -19,11 +19,12 @@ from vmas_jax.convert.saved import load_converted, save_converted  # noqa: F401
 # `import_hf(directory, config) -> (module, variables)`.
 _IMPORTERS = {
     "encodec": "vmas_jax.convert.encodec",
-    "musicgen": "vmas_jax.convert.musicgen",
+    "musicgen": "vmas_jax.convert.musicgen_full",  # text-to-music; decoder alone: musicgen.py
     "musicgen_decoder": "vmas_jax.convert.musicgen",
     "clip": "vmas_jax.convert.clip",
     "clip_vision_model": "vmas_jax.convert.clip",
     "hiera": "vmas_jax.convert.hiera",
+    "t5": "vmas_jax.convert.t5",
 }
 
 # Flax module class name -> converter module defining `export_hf(module, variables, out_dir)`.
