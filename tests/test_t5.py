@@ -84,6 +84,13 @@ def test_tokenization_equals_hf_tokenizer(tmp_path):
   assert ids.shape == (5, 16) and lengths[1] == 1 and lengths[4] == 16  # "" = </s>; truncated
   assert all(ids[i, n - 1] == 1 for i, n in enumerate(lengths))  # every row ends in </s>
   assert (ids[mask == 0] == 0).all()  # right-padded with <pad>
+  # padding to a multiple of 8 only appends masked <pad>
+  two, _ = tokenize(load_tokenizer(tmp_path), PROMPTS[:2])
+  padded, padded_mask = tokenize(load_tokenizer(tmp_path), PROMPTS[:2], pad_to_multiple_of=8)
+  n = two.shape[1]
+  assert padded.shape[1] % 8 == 0 and n <= padded.shape[1] < n + 8
+  np.testing.assert_array_equal(padded[:, :n], two)
+  assert not padded_mask[:, n:].any() and not padded[:, n:].any()
   # an explicit max_length truncates further, still ending in </s>
   short, _ = tokenize(load_tokenizer(tmp_path), PROMPTS[-1:], max_length=5)
   assert short.shape == (1, 5) and short[0, -1] == 1

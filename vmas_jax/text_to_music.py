@@ -24,6 +24,12 @@ from vmas_jax.models.text.musicgen import MusicGen
 from vmas_jax.models.text.tokenizer import load_tokenizer, tokenize
 
 
+# Prompts are padded to a multiple of this many tokens, so that new prompts seldom change the
+# memory's shape (each new shape compiles the sampler again); padding is masked, so results
+# do not change.
+TEXT_PAD_MULTIPLE = 32
+
+
 class TextToMusic:
   """A MusicGen model ready to sample: tokenizer, `MusicGen` module + params, codec."""
 
@@ -43,8 +49,11 @@ class TextToMusic:
     self._decode_audio = jitted_codec(cc, self.codec.dtype)[1]
 
   @classmethod
-  def from_pretrained(cls, path_or_repo_id) -> "TextToMusic":
-    """From a full HF `musicgen` directory (or hub id, when online), weights read once."""
+  def from_pretrained(cls, path_or_repo_id, **decoder_overrides) -> "TextToMusic":
+    """From a full HF `musicgen` directory (or hub id, when online), weights read once.
+
+    decoder_overrides: `DecoderConfig` fields, e.g. dtype="bfloat16" to decode in bf16 on GPU.
+    """
     from vmas_jax.convert import hf_io, musicgen_full
     directory = hf_io.resolve_hf_dir(path_or_repo_id)
     config = hf_io.load_hf_config(directory)
@@ -53,7 +62,8 @@ class TextToMusic:
                        "text-to-music needs a full 'musicgen' model (text encoder + decoder)")
     sd = hf_io.load_state_dict(directory)
     # unrolled decoder layers: the layout the sampler runs without copying weights per call
-    module, variables = musicgen_full.from_state_dict(sd, config, directory, scan_layers=False)
+    module, variables = musicgen_full.from_state_dict(sd, config, directory, scan_layers=False,
+                                                      **decoder_overrides)
     codec = musicgen_full.codec_from_state_dict(sd, config, directory)
     return cls(module, variables, load_tokenizer(directory), codec)
 
@@ -72,7 +82,7 @@ class TextToMusic:
 
   def condition(self, prompts: Sequence[str]):
     """prompts [B] -> memory [B, L, d_model] (zero at padding), mask [B, L] bool."""
-    ids, mask = tokenize(self.tokenizer, prompts)
+    ids, mask = tokenize(self.tokenizer, prompts, pad_to_multiple_of=TEXT_PAD_MULTIPLE)
     return self._encode_text(self.params, jnp.asarray(ids), jnp.asarray(mask))
 
   def generate(self, prompts: Sequence[str], num_frames: int, rng, *, top_k: int = 250,

@@ -18,15 +18,16 @@ def load_tokenizer(directory: str | os.PathLike):
     raise ValueError(f"{directory}: no usable tokenizer ({e})") from None
 
 
-def tokenize(tokenizer, prompts: Sequence[str], max_length: int | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
+def tokenize(tokenizer, prompts: Sequence[str], max_length: int | None = None,
+             pad_to_multiple_of: int | None = None) -> tuple[np.ndarray, np.ndarray]:
   """prompts [B] -> input_ids int32 [B, L], attention_mask int32 [B, L].
 
-  Right-padded to the longest prompt, each ending in </s>; longer than `max_length` (default
-  the tokenizer's `model_max_length`, 512 for MusicGen's t5-base) is truncated, keeping </s>.
+  Right-padded to the longest prompt (rounded up to `pad_to_multiple_of`: fewer distinct
+  shapes to compile for), each ending in </s>; longer than `max_length` (default the
+  tokenizer's `model_max_length`, 512 for MusicGen's t5-base) is truncated, keeping </s>.
   """
   if isinstance(prompts, str):
     raise TypeError("prompts must be a list of strings, not one string")
   enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_length,
-                  return_tensors="np")
+                  pad_to_multiple_of=pad_to_multiple_of, return_tensors="np")
   return enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
