@@ -87,12 +87,12 @@ def _generate(workdir, video, step=None, guidance=1.0):
 
 
 def test_full_musicgen_dir_step0_equals_hf_unconditional(full_dir, video, tmp_path):
-  """Full checkpoint: HF's unconditional inputs (zero text states) reach the decoder as
-  `enc_to_dec_proj.bias`; VMAS's video memory starts as exactly that token."""
+  """Full checkpoint: HF's unconditional inputs reach the decoder as zero states (projected,
+  then multiplied by their all-zero mask); VMAS's video memory starts as exactly that token."""
   path, full = full_dir
   train(_config(path), tmp_path / "run")
-  bias = full.enc_to_dec_proj.bias.detach().numpy()
-  ref = _hf_greedy(full.decoder, bias, 25)
+  zero = np.zeros_like(full.enc_to_dec_proj.bias.detach().numpy())
+  ref = _hf_greedy(full.decoder, zero, 25)
   np.testing.assert_array_equal(_generate(tmp_path / "run", video), ref)
   # guidance starts from MusicGen's own unconditional: conditional == unconditional at step 0
   np.testing.assert_array_equal(_generate(tmp_path / "run", video, guidance=3.0), ref)

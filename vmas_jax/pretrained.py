@@ -8,10 +8,10 @@ Parts, each when the config names it:
 
 With a MusicGen decoder, every path VMAS adds starts at zero, so the model at step 0 is
 MusicGen unconditional: the video memory projection's kernel is zero and its bias is MusicGen's
-unconditional memory token (zero for a decoder-only checkpoint, whose cross-attention then adds
-nothing, exactly as HF runs it without encoder states; `enc_to_dec_proj.bias` for a full
-checkpoint, which is what HF's unconditional inputs become), the null memory (classifier-free
-guidance) is that same token, and the beat-curve embedding is zero.
+unconditional memory token, zero: a zero token makes the cross-attention add nothing, exactly as
+HF runs a decoder without encoder states, and as a full checkpoint's unconditional inputs do
+(HF multiplies the projected text states by their all-zero mask).  The null memory
+(classifier-free guidance) is that same token, and the beat-curve embedding is zero.
 
 Placement: every parameter is built one tensor at a time and copied straight into the host's
 own shards (`jax.make_array_from_callback`).  A stacked `[L, ...]` decoder parameter is filled
@@ -95,8 +95,6 @@ def decoder_source(path, dec_cfg):
   ckpt = DecoderConfig.from_hf_config(hf_config)
   reader = TensorReader(directory)
   null = np.zeros((ckpt.d_model,), np.float32)
-  if model_type == "musicgen" and "enc_to_dec_proj.bias" in reader.names():
-    null = reader("enc_to_dec_proj.bias")  # HF's unconditional inputs: zero text states
   if (directory / "null_memory.npy").is_file():  # written by our export
     null = np.load(directory / "null_memory.npy").astype(np.float32)
   return ckpt, reader, "decoder." if model_type == "musicgen" else "", null, str(directory)

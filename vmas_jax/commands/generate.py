@@ -1,5 +1,9 @@
 """`vmas generate --workdir RUN VIDEO_OR_DIR [...] --out DIR`: music for videos.
 
+`--from MUSICGEN --prompt TEXT` instead of `--workdir`: MusicGen text-to-music fitted to each
+video (`vmas_jax.text_music_video`), no VMAS run needed; `--config.sampling.FIELD=V` sets
+its sampling (e.g. window_seconds).
+
 Writes DIR/NAME.wav and DIR/NAME_music.mp4 for each video, and DIR/generate_report.json
 (`{"ok": [...], "skipped": [{"path", "reason"}]}`).  Every file under a given folder appears
 in the report; a file that fails for any reason is skipped with a reason naming it, never the
@@ -13,7 +17,11 @@ from pathlib import Path
 
 def add_arguments(parser):
   parser.add_argument("videos", nargs="+", help="video files or folders of videos")
-  parser.add_argument("--workdir", required=True, help="a training run's work directory")
+  parser.add_argument("--workdir", default=None, help="a training run's work directory")
+  parser.add_argument("--from", dest="src", default=None,
+                      help="instead of --workdir: a full MusicGen directory or hub id "
+                      "(e.g. facebook/musicgen-small) for text-to-music fitted to the video")
+  parser.add_argument("--prompt", default=None, help="text prompt (with --from)")
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
   parser.add_argument("--config", default=None,
                       help="config file (default: WORKDIR/config.json saved by training)")
@@ -35,10 +43,18 @@ def run(args) -> int:
   from vmas_jax.data.batch import list_media
   from vmas_jax.generate import MusicVideoPipeline
 
-  config = load_config(args.config, args.config_overrides) if args.config else None
-  pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
+  if (args.workdir is None) == (args.src is None) or (args.prompt is not None and args.workdir):
+    print("vmas generate: give --workdir RUN (a trained VMAS run) or --from MUSICGEN "
+          "[--prompt TEXT] (text-to-music, e.g. --from facebook/musicgen-small)", file=sys.stderr)
+    return 2
   sampling = {k: v for k, v in dict(guidance_scale=args.guidance, top_k=args.top_k,
                                      temperature=args.temperature).items() if v is not None}
+  if args.src:
+    pipe = _text_pipeline(args.src, args.config_overrides)
+    sampling["prompt"] = args.prompt or ""
+  else:
+    config = load_config(args.config, args.config_overrides) if args.config else None
+    pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
   out = Path(args.out)
   videos, report = list_media(args.videos, args.include)
   for video in tqdm(videos, desc="generate", unit="video"):
@@ -49,3 +65,11 @@ def run(args) -> int:
   report.write(out / "generate_report.json")
   print(f"generated {len(report.ok)}, skipped {len(report.skipped)} -> {out}")
   return 0 if report.ok else 1
+
+
+def _text_pipeline(src, overrides):
+  from vmas_jax.config_defaults import base_config
+  from vmas_jax.config_utils import apply_overrides
+  from vmas_jax.text_music_video import TextMusicVideoPipeline
+  sampling = apply_overrides(base_config(), overrides).sampling.to_dict()
+  return TextMusicVideoPipeline.from_pretrained(src, sampling)

@@ -3,9 +3,13 @@ and MusicDecoder -> a HF `MusicgenForCausalLM` directory.
 
 Memory convention: our `memory` has width d_model and enters the cross-attention K/V
 projections directly.  For a full `MusicgenForConditionalGeneration` it corresponds to HF's
-encoder hidden states *after* `enc_to_dec_proj` (HF projects the T5 output to d_model first).
-HF's unconditional (CFG) rows use zero encoder states, i.e. `enc_to_dec_proj.bias` after the
-projection, so when importing a full model the null memory is set to that bias.
+encoder hidden states *after* `enc_to_dec_proj` and the attention-mask multiply.  MusicGen's
+unconditional (CFG) rows are zero states with a zero mask (HF, given an attention mask as its
+processor returns one; audiocraft alike), i.e. a zero memory after the mask multiply, so an
+imported decoder's null memory is zero.
+
+A full `musicgen` directory: `import_hf` / `decoder_from_hf` here give its decoder alone;
+`vmas_jax.convert.from_hf` gives the whole text-to-music model (`convert/musicgen_full.py`).
 """
 
 from __future__ import annotations
@@ -99,15 +103,28 @@ def import_hf(directory: Path, config: dict, *, trust_remote_pickle: bool = Fals
   """HF MusicgenForCausalLM dir, or the decoder of a MusicgenForConditionalGeneration dir."""
   directory = Path(directory)
   cfg = DecoderConfig.from_hf_config(config, **overrides)
-  sd = hf_io.load_state_dict(directory, trust_remote_pickle=trust_remote_pickle)
-  full = config.get("model_type") == "musicgen"
-  prefix = "decoder." if full else ""
-  params = _from_hf_names(sd, cfg, prefix, directory)
-  if full and "enc_to_dec_proj.bias" in sd:
-    params["null_memory"] = np.asarray(sd["enc_to_dec_proj.bias"], np.float32)
+  params = decoder_params(hf_io.load_state_dict(directory, trust_remote_pickle=trust_remote_pickle),
+                          cfg, config, directory)
   if (directory / "null_memory.npy").is_file():  # written by export_hf
     params["null_memory"] = np.load(directory / "null_memory.npy").astype(np.float32)
   return _finish(params, cfg)
+
+
+def decoder_from_hf(path_or_repo_id, **overrides):
+  """(MusicDecoder, variables) from a `musicgen_decoder` or full `musicgen` dir / hub id."""
+  directory = hf_io.resolve_hf_dir(path_or_repo_id)
+  config = hf_io.load_hf_config(directory)
+  if config.get("model_type") not in ("musicgen", "musicgen_decoder"):
+    raise ValueError(f"{directory}/config.json: model_type {config.get('model_type')!r} is "
+                     "not a MusicGen model")
+  return import_hf(directory, config, **overrides)
+
+
+def decoder_params(sd: dict, cfg: DecoderConfig, config: dict, source) -> dict:
+  """Plain per-layer decoder params (null memory zero) from a HF state dict of a decoder
+  (`config` of model_type musicgen_decoder) or a full model (musicgen); consumes `sd`."""
+  prefix = "decoder." if config.get("model_type") == "musicgen" else ""
+  return _from_hf_names(sd, cfg, prefix, prefix, source)
 
 
 def params_from_hf_state_dict(sd: dict, cfg: DecoderConfig) -> dict:

@@ -8,11 +8,12 @@ import importlib
 # `import_hf(directory, config) -> (module, variables)` and `module_from_hf_config(config)`.
 IMPORTERS = {
     "encodec": "vmas_jax.convert.encodec",
-    "musicgen": "vmas_jax.convert.musicgen",
+    "musicgen": "vmas_jax.convert.musicgen_full",  # text-to-music; the decoder alone: musicgen.py
     "musicgen_decoder": "vmas_jax.convert.musicgen",
     "clip": "vmas_jax.convert.clip",
     "clip_vision_model": "vmas_jax.convert.clip",
     "hiera": "vmas_jax.convert.hiera",
+    "t5": "vmas_jax.convert.t5",
 }
 
 # Flax module class name -> converter module defining `export_hf(module, variables, out_dir)`.
