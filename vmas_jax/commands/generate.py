@@ -12,6 +12,7 @@ end of the batch.  Exit status 1 when no video succeeded (the report is written 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
