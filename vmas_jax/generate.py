@@ -20,10 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmas_jax import beats, sample
+from vmas_jax.conditioning import clip_conditioning
 from vmas_jax.data import clips
 from vmas_jax.data.audio_io import write_wav
 from vmas_jax.data.mux import mux_music
-from vmas_jax.data.video_io import probe_video, read_clip
+from vmas_jax.data.video_io import probe_video
 from vmas_jax.eval.beat_metrics import beat_alignment
 from vmas_jax.models.music_decoder import MusicDecoder
 
@@ -82,20 +83,9 @@ class MusicVideoPipeline:
   # -- conditioning -------------------------------------------------------------------------
 
   def _window_inputs(self, path, start: float, seconds: float):
-    """Frames/features, times, mask and the video beat curve of one window (as in the data)."""
-    s = self.settings
-    frames, times, mask = read_clip(path, start, seconds, s["fps"], s["image_size"])
-    num_codes = int(round(seconds * s["frame_rate"]))
-    rel = (times - start).astype(np.float32)
-    feats = None
-    if s["frames_format"] == "features" or s["beat_embeddings"]:
-      feats = clips.frame_features(frames, s)
-    n = int(mask.sum())
-    curve = beats.video_beat_curve(None if feats is None else feats[:n, 0],
-                                   beats.low_res_gray(frames[:n]), rel[:n], num_codes,
-                                   frame_rate=s["frame_rate"])
-    video = feats if s["frames_format"] == "features" else frames
-    return video, rel, mask, np.asarray(curve, np.float32)
+    """Video input, times, mask and the video beat curve of one window (as in the data)."""
+    c = clip_conditioning(path, start, seconds, self.settings)
+    return c.video, c.times, c.mask, c.video_beat
 
   def _condition(self, video, times, mask, curve):
     return self._encode_video(self.params, video[None], times[None], mask[None], curve[None])

@@ -50,8 +50,7 @@ def run(args) -> int:
   if video is None:
     seconds = args.seconds or 2 * float(config.data.clip_seconds)
     info = make_synthetic_videos(out / "input", 1, seconds=seconds, seed=10_000 + args.seed,
-                                 size=max(64, int(config.video.image_size)),
-                                 fps=max(8.0, float(config.video.video_fps)))[0]
+                                 size=max(64, int(config.video.image_size)))[0]
     video, truth = info["path"], np.asarray(info["beats"])
   result = pipe(video, out, seconds=args.seconds, seed=args.seed, best_of=args.best_of)
 

@@ -19,7 +19,8 @@ METRICS = ("bcs", "bhs", "bas", "f_measure")
 
 def add_arguments(parser):
   parser.add_argument("--generated", required=True, help="a `vmas generate --out` directory")
-  parser.add_argument("--fps", type=float, default=8.0, help="video sampling rate for beats")
+  parser.add_argument("--fps", type=float, default=24.0,
+                      help="video sampling rate of the motion that gives the video beats")
 
 
 def run(args) -> int:
