@@ -43,10 +43,17 @@ class ClipConditioning:
 
 
 def motion_frames(path, start: float, seconds: float, fps: float):
-  """Grey frames float32 [T_m, MOTION_SIZE, MOTION_SIZE] at `fps` and their times [T_m]
-  (seconds from `start`)."""
+  """Grey frames float32 [T_m, MOTION_SIZE, MOTION_SIZE] sampled at `fps` and their times
+  [T_m] (seconds from `start`).
+
+  A sample that repeats the previous one exactly (the source's own rate is below `fps`, or
+  it holds a frame) is dropped: the change is then measured between distinct frames, so a
+  source at a few fps gives one peak per change, not a spike at every new frame.
+  """
   frames, times = read_frames(path, fps, MOTION_SIZE, start=start, duration=seconds)
-  return beats.low_res_gray(frames, MOTION_SIZE), np.asarray(times, np.float64) - start
+  keep = np.concatenate([[True], np.any(frames[1:] != frames[:-1], axis=(1, 2, 3))])
+  grey = beats.low_res_gray(frames[keep], MOTION_SIZE)
+  return grey, np.asarray(times, np.float64)[keep] - start
 
 
 def clip_conditioning(path, start: float, seconds: float, settings: dict) -> ClipConditioning:

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "video": "video decoding and frame-backbone throughput",
     "data": "prepare and loader throughput",
     "train": "train step time, tokens/s, MFU",
+    "alignment": "train on aligned synthetic videos, measure how the music follows held-out ones",
 }
 
 
