@@ -1,6 +1,7 @@
 """Video in, music out (DESIGN §5).
 
-  pipe = MusicVideoPipeline.from_workdir("/tmp/vmas_tiny")   # a trained run
+  pipe = MusicVideoPipeline.from_pretrained()   # the bundled demo model (or an exported dir)
+  pipe = MusicVideoPipeline.from_workdir("/tmp/vmas_tiny")   # or a training run
   result = pipe("clip.mp4", "out/")       # out/clip.wav and out/clip_music.mp4
 
 Long videos are cut into windows of the trained clip length; each window after the first
@@ -79,6 +80,12 @@ class MusicVideoPipeline:
       config = load_run_config(workdir)
     state = load_checkpoint(workdir, step)
     return cls(config, state["params"])
+
+  @classmethod
+  def from_pretrained(cls, path=None) -> "MusicVideoPipeline":
+    """An exported model folder (`vmas_jax.pretrained`); default: the bundled demo model."""
+    from vmas_jax.pretrained import load_model
+    return cls(*load_model(path))
 
   # -- conditioning -------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@
    `no_beat_conditioning`, `no_beat_loss` (WORKDIR/<variant>; a finished run is reused).
 3. For each variant generates music for every held-out clip given its video, given a
    shuffled video, and unconditionally, and measures from the audio (eval/alignment_eval).
-Writes WORKDIR/alignment.json, alignment.md (the table) and alignment.png.
+Writes WORKDIR/alignment.json, alignment.md (the table) and alignment.png; with
+`--export DIR` also the `full` model as an exported model folder (the bundled demo model).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def add_arguments(parser) -> None:
   parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
   parser.add_argument("--heldout", type=int, default=32, help="held-out videos")
   parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+  parser.add_argument("--export", default=None, metavar="DIR",
+                      help="also export the `full` model here (bf16; vmas_jax.pretrained)")
 
 
 def variant_config(config, variant: str):
@@ -133,6 +136,9 @@ def run(args) -> int:
     t = time.perf_counter()
     model, _ = VMAS.from_config(cfg, load_weights=False)
     params = load_checkpoint(work / variant)["params"]
+    if variant == "full" and args.export:
+      from vmas_jax.pretrained import export_model
+      export_model(cfg, params, args.export)
     results[variant] = alignment_eval.evaluate_model(model, params, cfg, labels, inputs,
                                                      seed=args.seed)
     times[f"eval_{variant}_s"] = time.perf_counter() - t

@@ -1,4 +1,6 @@
-"""`vmas generate --workdir RUN VIDEO [VIDEO ...] --out DIR`: music for videos.
+"""`vmas generate VIDEO [VIDEO ...] --out DIR [--workdir RUN]`: music for videos.
+
+Without --workdir the bundled demo model makes the music.
 
 Writes DIR/NAME.wav and DIR/NAME_music.mp4 for each video, and DIR/generate_report.json
 (`{"ok": [...], "skipped": [{"path", "reason"}]}`): a bad video is skipped and reported,
@@ -18,7 +20,8 @@ VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
 
 def add_arguments(parser):
   parser.add_argument("videos", nargs="+", help="video files or folders of videos")
-  parser.add_argument("--workdir", required=True, help="a training run's work directory")
+  parser.add_argument("--workdir", default=None,
+                      help="a training run's work directory (default: the bundled demo model)")
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
   parser.add_argument("--config", default=None,
                       help="config file (default: WORKDIR/config.json saved by training)")
@@ -48,7 +51,10 @@ def run(args) -> int:
   from vmas_jax.generate import MusicVideoPipeline
 
   config = load_config(args.config, args.config_overrides) if args.config else None
-  pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
+  if args.workdir is None:
+    pipe = MusicVideoPipeline.from_pretrained()
+  else:
+    pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
   sampling = {k: v for k, v in dict(guidance_scale=args.guidance, top_k=args.top_k,
                                      temperature=args.temperature).items() if v is not None}
   out = Path(args.out)
