@@ -81,6 +81,19 @@ def test_demo_with_an_exported_model_writes_music_video_plot_and_scores(bench_ru
   assert {"synth_0000.wav", "synth_0000_music.mp4", "synth_0000_beats.png"} <= set(names)
 
 
+def test_generate_without_workdir_uses_the_bundled_model(bench_run, monkeypatch, tmp_path):
+  from vmas_jax import pretrained
+  monkeypatch.setattr(pretrained, "BUNDLED_MODEL", bench_run / "model")
+  video = bench_run / "videos" / "heldout" / "synth_0000.mp4"
+  assert cli.main(["generate", str(video), "--out", str(tmp_path)]) == 0
+  report = json.loads((tmp_path / "generate_report.json").read_text())
+  assert [o["path"] for o in report["ok"]] == [str(video)]
+  assert (tmp_path / "synth_0000_music.mp4").is_file()
+  monkeypatch.setattr(pretrained, "BUNDLED_MODEL", tmp_path / "nothing")
+  with pytest.raises(FileNotFoundError, match="no bundled demo model"):
+    cli.main(["generate", str(video), "--out", str(tmp_path)])
+
+
 def test_colab_inference_notebook_runs(bench_run, monkeypatch, tmp_path):
   """Every code cell of colabs/inference_demo.ipynb but the install cell, in one namespace,
   with the exported tiny model standing in for the bundled one and IPython's display
@@ -108,3 +121,14 @@ def test_colab_inference_notebook_runs(bench_run, monkeypatch, tmp_path):
     exec(compile(source, "inference_demo.ipynb", "exec"), namespace)  # pylint: disable=exec-used
   assert [s[0] for s in shown] == ["Audio", "Video", "Image"]
   assert namespace["result"].video_path.is_file() and namespace["mine"] is None
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "vmas_jax" / "assets" /
+                         "demo_model" / "params.msgpack").is_file(),
+                    reason="this checkout has no bundled demo model")
+def test_demo_with_the_bundled_model(tmp_path, capsys):
+  out = tmp_path / "demo"
+  assert cli.main(["demo", "--out", str(out), "--seconds", "4"]) == 0
+  summary = json.loads(capsys.readouterr().out)
+  assert Path(summary["music_video"]).is_file() and Path(summary["plot"]).is_file()
+  assert 0.0 <= summary["scores"]["beat_f1"] <= 1.0

@@ -74,7 +74,7 @@ def evaluate_model(model, params, config, labels, inputs, *, seed: int = 0) -> d
   decode = jitted_codec(codec.config, codec.dtype)[1]
   encode_video, embed_music = _model_fns(model)
   sc = config.sampling
-  sr = int(config.codec.sample_rate)
+  sr, fr = int(config.codec.sample_rate), int(config.codec.frame_rate)
   n, frames = inputs["video_beat"].shape
   cond = encode_video(params, inputs["video"], inputs["times"], inputs["mask"],
                       inputs["video_beat"])
@@ -95,7 +95,7 @@ def evaluate_model(model, params, config, labels, inputs, *, seed: int = 0) -> d
                             jax.random.key(seed * 100 + i), top_k=int(sc.top_k),
                             top_p=float(sc.top_p), temperature=float(sc.temperature),
                             guidance_scale=float(sc.guidance_scale), input_offsets=offs)
-    wavs = np.asarray(decode(codec_vars, codes))[:, :int(round(frames / 50 * sr))]
+    wavs = np.asarray(decode(codec_vars, codes))[:, :int(round(frames / fr * sr))]
     per_clip = _score_audio(wavs, sr, labels)
     sim = np.asarray(cond["video_embed"] @ embed_music(params, codes).T)  # video i, music j
     mean = dict(_summary(per_clip), **{"r@1": am.recall_at_k(sim, 1),
