@@ -109,6 +109,21 @@ def plot(path: Path, results: dict, reference: dict) -> None:
   plt.close(fig)
 
 
+def write_report(work: Path, config_path: str, labels, results: dict, reference: dict,
+                 times: dict) -> str:
+  """WORKDIR/alignment.{md,json,png} for the variants done so far; returns the table."""
+  table = markdown_table(results, reference)
+  (work / "alignment.md").write_text(table)
+  plot(work / "alignment.png", results, reference)
+  strip = lambda r: {k: v for k, v in r.items() if k not in ("codes", "wavs")}
+  (work / "alignment.json").write_text(json.dumps(dict(
+      config=config_path,
+      heldout=[{k: v[k] for k in ("color", "bpm", "shape")} for v in labels],
+      results={v: {c: strip(r) for c, r in conds.items()} for v, conds in results.items()},
+      reference=strip(reference), times=times), indent=1))
+  return table
+
+
 def run(args) -> int:
   from vmas_jax.config_utils import load_config
   from vmas_jax.eval import alignment_eval
@@ -143,15 +158,8 @@ def run(args) -> int:
                                                      seed=args.seed)
     times[f"eval_{variant}_s"] = time.perf_counter() - t
     print(f"{variant}: " + json.dumps({c: r["mean"] for c, r in results[variant].items()}))
-  times["total_s"] = time.perf_counter() - t0
-  table = markdown_table(results, reference)
-  (work / "alignment.md").write_text(table)
-  plot(work / "alignment.png", results, reference)
-  strip = lambda r: {k: v for k, v in r.items() if k not in ("codes", "wavs")}
-  (work / "alignment.json").write_text(json.dumps(dict(
-      config=args.config, heldout=[{k: v[k] for k in ("color", "bpm", "shape")} for v in labels],
-      results={v: {c: strip(r) for c, r in conds.items()} for v, conds in results.items()},
-      reference=strip(reference), times=times), indent=1))
+    times["total_s"] = time.perf_counter() - t0
+    table = write_report(work, args.config, labels, results, reference, times)
   print(table)
   print(json.dumps(times))
   return 0
