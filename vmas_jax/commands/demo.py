@@ -13,6 +13,7 @@ against its true flash times, tempo and colour; for your own, against its video 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 
@@ -59,7 +60,12 @@ def run(args) -> int:
   from vmas_jax.eval.plots import plot_beats
   from vmas_jax.generate import MusicVideoPipeline
 
-  pipe = _trained_pipeline(args) if args.train else MusicVideoPipeline.from_pretrained(args.model)
+  from vmas_jax.pretrained import BUNDLED_MODEL, PARAMS_FILE
+  train = args.train or (args.model is None and not (BUNDLED_MODEL / PARAMS_FILE).is_file())
+  if train and not args.train:
+    print(f"{BUNDLED_MODEL}: this install has no bundled demo model; training the tiny "
+          "config first (as `vmas demo --train`)", file=sys.stderr)
+  pipe = _trained_pipeline(args) if train else MusicVideoPipeline.from_pretrained(args.model)
   config = pipe.config
   out = Path(args.out)
   truth = None
