@@ -24,7 +24,8 @@ def _square_video(flash_frames, n=80, noise=2, seed=0):
 def _video_curve(frames, times, num_frames=500):
   low = beats.low_res_gray(frames, 16)
   embeds = low.reshape(len(low), -1) + 0.5  # a simple per-frame embedding
-  return beats.video_beat_curve(embeds, low, times, num_frames)
+  return beats.video_beat_curve(num_frames, embeds=embeds, embed_times=times, motion=low,
+                                motion_times=times)
 
 
 def test_flashing_square_gives_video_beats_within_one_frame(tmp_path):
@@ -64,6 +65,26 @@ def test_clicks_give_music_beats_within_20ms():
   assert len(onsets) == 12 and np.abs(onsets - clicks).max() <= 0.020
   silent, none = beats.music_beat_curve(np.zeros(sr, np.float32), sr, 50)
   assert silent.max() == 0 and len(none) == 0
+
+
+def test_coarse_embedding_novelty_is_placed_where_fast_motion_shows_the_change():
+  # a square jumps (and stays) between the 4 fps backbone samples; motion seen at 24 fps
+  flashes = np.array([0.375, 1.125, 2.0, 2.625])
+  fast = np.arange(72) / 24
+  frames = np.full((72, 64, 64, 3), 40, np.uint8)
+  for i, t in enumerate(fast):
+    k = int(np.searchsorted(flashes, t + 1e-6))  # jumps so far
+    frames[i, 8 * k:8 * k + 16, 8 * k:8 * k + 16] = 230
+  low = beats.low_res_gray(frames, 16)
+  coarse = np.arange(0, 72, 6)  # 4 fps
+  embeds = low[coarse].reshape(len(coarse), -1) + 0.5
+  novelty_only = beats.video_beat_curve(150, embeds=embeds, embed_times=fast[coarse])
+  both = beats.video_beat_curve(150, embeds=embeds, embed_times=fast[coarse], motion=low,
+                                motion_times=fast)
+  late = beats.beat_times(novelty_only, 50)
+  assert len(late) == 4 and np.abs(late - flashes).max() > 0.1  # up to a 4 fps period late
+  got = beats.beat_times(both, 50)
+  assert len(got) == 4 and np.abs(got - flashes).max() <= 1 / 24 + 1e-6
 
 
 def test_beat_target_and_peak_picking():

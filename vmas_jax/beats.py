@@ -1,8 +1,9 @@
 """Video and music beat curves at the codec frame rate (DESIGN §2.4). Pure numpy + librosa.
 
-Video: novelty 1 - cos(f_t, f_{t-1}) of per-frame embeddings plus motion energy (mean
-absolute difference of low-resolution gray frames), each normalized, smoothed and resampled
-to `frame_rate` (50 Hz for EnCodec 32 kHz).  Normalization divides by max(peak, floor), so a
+Video: novelty 1 - cos(f_t, f_{t-1}) of per-frame embeddings (at the backbone's rate) plus
+motion energy (mean absolute difference of low-resolution gray frames, at its own rate of
+>= 24 fps: the backbone's few fps would blur beats), each normalized, put on the
+`frame_rate` grid (50 Hz for EnCodec 32 kHz) and smoothed.  Normalization divides by max(peak, floor), so a
 still video stays near zero and yields no beats instead of amplified noise.
 
 Music: librosa onset strength with hop = sr / frame_rate (640 at 32 kHz) and librosa beat
@@ -16,7 +17,7 @@ import numpy as np
 # Change levels that count as "full scale" at the least: cosine distance between frame
 # embeddings, and mean absolute pixel change (0..1) between low-res frames.
 NOVELTY_FLOOR = 0.05
-MOTION_FLOOR = 0.05
+MOTION_FLOOR = 0.01
 
 
 def low_res_gray(frames: np.ndarray, size: int = 32) -> np.ndarray:
@@ -55,31 +56,66 @@ def _gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
   return np.convolve(np.pad(x, r, mode="edge"), k / k.sum(), mode="valid")
 
 
-def video_beat_curve(frame_embeds, motion, times, num_frames: int, frame_rate: float = 50,
+def _novelty_on_grid(novelty, times, grid, motion_grid):
+  """Place each novelty value [T] (a change between samples k-1 and k) on the fine grid.
+
+  Where the fine motion curve moves inside (t_{k-1}, t_k], the novelty takes the shape of
+  the motion there (peak n_k where motion peaks), so a change seen only at the coarse
+  backbone rate is put where the fast motion shows it happened; elsewhere it is a spike
+  at t_k, the first sample that shows the change.
+  """
+  out = np.zeros(len(grid), np.float64)
+  step = grid[1] - grid[0] if len(grid) > 1 else 1.0
+  for k in np.flatnonzero(novelty[1:] > 0) + 1:
+    lo = np.searchsorted(grid, times[k - 1] + 1e-9, side="left")
+    hi = np.searchsorted(grid, times[k] + 1e-9, side="right")
+    seg = motion_grid[lo:hi] if motion_grid is not None else np.zeros(0)
+    if seg.size and seg.max() >= MOTION_FLOOR:
+      out[lo:hi] = np.maximum(out[lo:hi], novelty[k] * seg / seg.max())
+    else:
+      j = int(np.clip(np.round(times[k] / step), 0, len(grid) - 1))
+      out[j] = max(out[j], novelty[k])
+  return out
+
+
+def video_beat_curve(num_frames: int, frame_rate: float = 50, *, embeds=None,
+                     embed_times=None, motion=None, motion_times=None,
                      smooth_seconds: float = 0.02) -> np.ndarray:
   """Video accent curve float32 [num_frames] in [0, 1] on the codec frame grid.
 
-  frame_embeds [T, D] (or None), motion: low-res frames [T, h, w] or motion energy [T]
-  (or None), times [T] seconds of each video frame.  Grid point j is time j / frame_rate;
-  the sparse video samples are linearly interpolated onto it, then smoothed.
+  embeds [T_e, D] frame embeddings at embed_times [T_e] (the backbone rate), and/or motion:
+  low-res frames [T_m, h, w] or motion energy [T_m] at motion_times [T_m] (its own, faster
+  rate).  Grid point j is time j / frame_rate.  Motion is interpolated onto the grid;
+  embedding novelty is placed by `_novelty_on_grid`; the two are averaged and smoothed.  A
+  part whose peak stays under its floor (it sees no change: a still scene, or a backbone
+  blind to what moves) is left out of the average while the other part sees change, so it
+  does not halve the other's peaks; when some part sees change the curve is rescaled to
+  peak 1 (undoing what interpolation and smoothing shaved off the peaks).
   """
-  times = np.asarray(times, np.float64)
-  parts = []
-  if frame_embeds is not None:
-    n = embedding_novelty(frame_embeds)
-    parts.append(n / max(float(n.max(initial=0.0)), NOVELTY_FLOOR))
+  if embeds is None and motion is None:
+    raise ValueError("video_beat_curve needs embeds, motion, or both")
+  grid = np.arange(num_frames) / frame_rate
+  parts, active, motion_grid = [], [], None
   if motion is not None:
+    t = np.asarray(motion_times, np.float64)
     m = np.asarray(motion, np.float32)
     m = motion_energy(m) if m.ndim > 1 else m
-    parts.append(m / max(float(m.max(initial=0.0)), MOTION_FLOOR))
-  if not parts:
-    raise ValueError("video_beat_curve needs frame_embeds, motion, or both")
-  raw = np.clip(np.mean(parts, axis=0), 0.0, 1.0)
-  if len(times) < 2:  # one frame has no change to measure
-    return np.zeros(num_frames, np.float32)
-  grid = np.arange(num_frames) / frame_rate
-  curve = np.interp(grid, times, raw, left=0.0, right=0.0)
-  curve = _gaussian_smooth(curve, smooth_seconds * frame_rate)
+    active.append(float(m.max(initial=0.0)) >= MOTION_FLOOR)
+    m = m / max(float(m.max(initial=0.0)), MOTION_FLOOR)
+    motion_grid = (np.interp(grid, t, m, left=0.0, right=0.0) if len(t) >= 2
+                   else np.zeros(num_frames))  # one frame has no change to measure
+    parts.append(motion_grid)
+  if embeds is not None:
+    t = np.asarray(embed_times, np.float64)
+    n = embedding_novelty(embeds) if len(t) >= 2 else np.zeros(len(t), np.float32)
+    active.append(float(n.max(initial=0.0)) >= NOVELTY_FLOOR)
+    n = n / max(float(n.max(initial=0.0)), NOVELTY_FLOOR)
+    parts.append(_novelty_on_grid(n, t, grid, motion_grid))
+  if any(active):
+    parts = [p for p, a in zip(parts, active) if a]
+  curve = _gaussian_smooth(np.mean(parts, axis=0), smooth_seconds * frame_rate)
+  if any(active) and curve.max(initial=0.0) > 0:
+    curve = curve / curve.max()
   return np.clip(curve, 0.0, 1.0).astype(np.float32)
 
 

@@ -61,6 +61,7 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.video = ml_collections.ConfigDict(dict(
       backbone="hiera",  # hiera | clip_vit | tiny_vit
       backbone_path="facebook/hiera-base-224-hf", image_size=224, video_fps=8.0,
+      motion_fps=24.0,  # the beat curve's motion part: low-res grey frames at this rate
       freeze_backbone=True, use_features=False,  # use_features: pre-extracted in the dataset
       chunk_size=16, tokens_per_frame=5,  # CLS + 2x2 pooled patch grid
       temporal_layers=4, temporal_dim=512, temporal_heads=8, temporal_mlp=2048,

@@ -1,6 +1,7 @@
 """Video in, music out (DESIGN §5).
 
-  pipe = MusicVideoPipeline.from_workdir("/tmp/vmas_tiny")   # a trained run
+  pipe = MusicVideoPipeline.from_pretrained()   # the bundled demo model (or an exported dir)
+  pipe = MusicVideoPipeline.from_workdir("/tmp/vmas_tiny")   # or a training run
   result = pipe("clip.mp4", "out/")       # out/clip.wav and out/clip_music.mp4
 
 Long videos are cut into windows of the trained clip length; each window after the first
@@ -26,11 +27,12 @@ import numpy as np
 
 from vmas_jax import beats, sample
 from vmas_jax.codec_stream import ChunkedDecoder
+from vmas_jax.conditioning import clip_conditioning
 from vmas_jax.data import clips
 from vmas_jax.data.audio_io import wav_writer
 from vmas_jax.data.errors import MediaError
 from vmas_jax.data.mux import mux_music
-from vmas_jax.data.video_io import probe_video, read_clip
+from vmas_jax.data.video_io import probe_video
 from vmas_jax.eval.beat_metrics import beat_alignment
 from vmas_jax.models.music_decoder import MusicDecoder
 
@@ -95,23 +97,18 @@ class MusicVideoPipeline:
     state = load_checkpoint(workdir, step)
     return cls(config, state["params"])
 
+  @classmethod
+  def from_pretrained(cls, path=None) -> "MusicVideoPipeline":
+    """An exported model folder (`vmas_jax.exported_model`); default: the bundled demo model."""
+    from vmas_jax.exported_model import load_model
+    return cls(*load_model(path))
+
   # -- conditioning -------------------------------------------------------------------------
 
   def _window_inputs(self, path, start: float, seconds: float):
-    """Frames/features, times, mask and the video beat curve of one window (as in the data)."""
-    s = self.settings
-    frames, times, mask = read_clip(path, start, seconds, s["fps"], s["image_size"])
-    num_codes = int(round(seconds * s["frame_rate"]))
-    rel = (times - start).astype(np.float32)
-    feats = None
-    if s["frames_format"] == "features" or s["beat_embeddings"]:
-      feats = clips.frame_features(frames, s)
-    n = int(mask.sum())
-    curve = beats.video_beat_curve(None if feats is None else feats[:n, 0],
-                                   beats.low_res_gray(frames[:n]), rel[:n], num_codes,
-                                   frame_rate=s["frame_rate"])
-    video = feats if s["frames_format"] == "features" else frames
-    return video, rel, mask, np.asarray(curve, np.float32)
+    """Video input, times, mask and the video beat curve of one window (as in the data)."""
+    c = clip_conditioning(path, start, seconds, self.settings)
+    return c.video, c.times, c.mask, c.video_beat
 
   def _condition(self, video, times, mask, curve):
     return self._encode_video(self.params, video[None], times[None], mask[None], curve[None])

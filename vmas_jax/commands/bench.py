@@ -17,6 +17,7 @@ BENCHMARKS = {
     "data": "prepare and loader throughput",
     "train": "train step time, tokens/s, MFU",
     "memory": "peak memory of generating music for a long video",
+    "alignment": "train on aligned synthetic videos, measure how the music follows held-out ones",
 }
 
 

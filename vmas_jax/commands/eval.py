@@ -23,7 +23,8 @@ def add_arguments(parser):
                       help="embedding model for FAD / KL")
   parser.add_argument("--cache-dir", help="embedding cache (default ~/.cache/vmas_jax/"
                       "eval_embeddings or $VMAS_EVAL_CACHE)")
-  parser.add_argument("--fps", type=float, default=8.0, help="video sampling rate for beats")
+  parser.add_argument("--fps", type=float, default=24.0,
+                      help="video sampling rate of the motion that gives the video beats")
 
 
 def run(args) -> int:

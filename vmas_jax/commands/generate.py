@@ -1,8 +1,9 @@
-"""`vmas generate --workdir RUN VIDEO_OR_DIR [...] --out DIR`: music for videos.
+"""`vmas generate VIDEO_OR_DIR [...] --out DIR [--workdir RUN | --from MUSICGEN --prompt TEXT]`.
 
-`--from MUSICGEN --prompt TEXT` instead of `--workdir`: MusicGen text-to-music fitted to each
-video (`vmas_jax.text_music_video`), no VMAS run needed; `--config.sampling.FIELD=V` sets
-its sampling (e.g. window_seconds).
+Music for videos: from a trained VMAS run (`--workdir`), from MusicGen text-to-music fitted to
+each video (`--from DIR_OR_HUB_ID --prompt TEXT`, `vmas_jax.text_music_video`; no VMAS run
+needed; `--config.sampling.FIELD=V` sets its sampling, e.g. window_seconds), or, with neither,
+from the bundled demo model.
 
 Writes DIR/NAME.wav and DIR/NAME_music.mp4 for each video, and DIR/generate_report.json
 (`{"ok": [...], "skipped": [{"path", "reason"}]}`).  Every file under a given folder appears
@@ -18,11 +19,15 @@ from pathlib import Path
 
 def add_arguments(parser):
   parser.add_argument("videos", nargs="+", help="video files or folders of videos")
-  parser.add_argument("--workdir", default=None, help="a training run's work directory")
+  parser.add_argument("--workdir", default=None,
+                      help="a training run's work directory (default: the bundled demo model)")
   parser.add_argument("--from", dest="src", default=None,
                       help="instead of --workdir: a full MusicGen directory or hub id "
                       "(e.g. facebook/musicgen-small) for text-to-music fitted to the video")
   parser.add_argument("--prompt", default=None, help="text prompt (with --from)")
+  parser.add_argument("--model", default=None,
+                      help="an exported model folder (vmas_jax.exported_model; default: the "
+                      "bundled demo model)")
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (default latest)")
   parser.add_argument("--config", default=None,
                       help="config file (default: WORKDIR/config.json saved by training)")
@@ -44,18 +49,22 @@ def run(args) -> int:
   from vmas_jax.data.batch import list_media
   from vmas_jax.generate import MusicVideoPipeline
 
-  if (args.workdir is None) == (args.src is None) or (args.prompt is not None and args.workdir):
-    print("vmas generate: give --workdir RUN (a trained VMAS run) or --from MUSICGEN "
-          "[--prompt TEXT] (text-to-music, e.g. --from facebook/musicgen-small)", file=sys.stderr)
+  if sum(x is not None for x in (args.src, args.workdir, args.model)) > 1 or (
+      args.prompt is not None and not args.src):
+    print("vmas generate: give one of --workdir RUN (a trained VMAS run), --model DIR (an "
+          "exported model), --from MUSICGEN [--prompt TEXT] (text-to-music, e.g. --from "
+          "facebook/musicgen-small), or none (the bundled demo model)", file=sys.stderr)
     return 2
   sampling = {k: v for k, v in dict(guidance_scale=args.guidance, top_k=args.top_k,
                                      temperature=args.temperature).items() if v is not None}
   if args.src:
     pipe = _text_pipeline(args.src, args.config_overrides)
     sampling["prompt"] = args.prompt or ""
-  else:
+  elif args.workdir:
     config = load_config(args.config, args.config_overrides) if args.config else None
     pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
+  else:
+    pipe = MusicVideoPipeline.from_pretrained(args.model)
   out = Path(args.out)
   videos, report = list_media(args.videos, args.include)
   for video in tqdm(videos, desc="generate", unit="video"):

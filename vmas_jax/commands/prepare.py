@@ -59,7 +59,6 @@ def run(args) -> int:
     print(f"writing {args.synthetic} synthetic videos to {videos}")
     make_synthetic_videos(videos, args.synthetic, seconds=float(config.data.clip_seconds),
                           seed=int(config.seed), size=int(config.video.image_size),
-                          fps=float(config.video.video_fps),
                           sample_rate=int(config.codec.sample_rate))
     inputs = inputs or videos
   start = time.perf_counter()

@@ -31,6 +31,7 @@ def clip_settings(config) -> dict:
   d, v, c = config.data, config.video, config.codec
   return dict(
       clip_seconds=float(d.clip_seconds), fps=float(v.video_fps), image_size=int(v.image_size),
+      motion_fps=float(v.motion_fps),
       frames_format=str(d.frames_format), store_waveform=bool(d.get("store_waveform", False)),
       beat_embeddings=bool(d.get("beat_embeddings", True)),
       validation_fraction=float(d.get("validation_fraction", 0.1)),
@@ -142,12 +143,12 @@ def local_video_clips(path, settings: dict, name: str | None = None):
   All clips are decoded before the first is yielded, so a file is either fully in the
   dataset or fully skipped.
   """
-  from vmas_jax.beats import low_res_gray, music_beat_curve, video_beat_curve
+  from vmas_jax.beats import music_beat_curve
+  from vmas_jax.conditioning import clip_conditioning
   from vmas_jax.data.audio_io import load_audio
-  from vmas_jax.data.video_io import read_frames
 
   path = str(path)
-  seconds, fps, size = settings["clip_seconds"], settings["fps"], settings["image_size"]
+  seconds, fps = settings["clip_seconds"], settings["fps"]
   sr = settings["sample_rate"]
   num_frames = int(round(seconds * fps))
   num_codes = int(round(seconds * settings["frame_rate"]))
@@ -161,21 +162,17 @@ def local_video_clips(path, settings: dict, name: str | None = None):
   examples = []
   for i in range(count):
     start = i * seconds
-    frames, times = read_frames(path, fps, size, start=start, duration=seconds)
-    _check_length(path, len(frames), num_frames, "video frames", start)
+    cond = clip_conditioning(path, start, seconds, settings)
+    n = cond.num_valid
+    _check_length(path, n, num_frames, "video frames", start)
     wav = np.asarray(load_audio(path, sr, start=start, duration=seconds), np.float32)
     wav = wav.reshape(-1)
     _check_length(path, len(wav), num_samples, "audio samples", start)
     wav = np.pad(wav[:num_samples], (0, max(0, num_samples - len(wav))))
-    frames, times = frames[:num_frames], np.asarray(times, np.float64)[:num_frames]
-    rel_times = (times - start).astype(np.float32)
-    features = None
-    if settings["frames_format"] == "features" or settings["beat_embeddings"]:
-      features = frame_features(frames, settings)  # [T, P, Df]; slot 0 = frame embedding
+    frames, rel_times = cond.frames[:n], cond.times[:n]
+    features = None if cond.features is None else cond.features[:n]
     music, _ = music_beat_curve(wav, sr, num_codes, frame_rate=settings["frame_rate"])
-    video = video_beat_curve(None if features is None else features[:, 0],
-                             low_res_gray(frames), rel_times, num_codes,
-                             frame_rate=settings["frame_rate"])
+    video = cond.video_beat
     example = dict(
         id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
         frame_times=rel_times, codes=encode_codes(wav, settings),

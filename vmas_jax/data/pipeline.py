@@ -208,7 +208,7 @@ def build_synthetic(config, data_dir, *, progress: bool = True) -> dict:
   data_dir = Path(data_dir)
   make_synthetic_videos(data_dir / "videos", int(config.data.synthetic_examples),
                         seconds=float(config.data.clip_seconds), seed=int(config.seed),
-                        size=int(config.video.image_size), fps=float(config.video.video_fps),
+                        size=int(config.video.image_size),
                         sample_rate=int(config.codec.sample_rate))
   return tfds_builder.build_dataset(data_dir / "videos", data_dir, config, progress=progress)
 

@@ -28,6 +28,10 @@ PALETTE = {
 }
 TEMPOS_BPM = (60.0, 90.0, 120.0, 150.0)
 SHAPES = ("square", "circle")
+# for held-out evaluation: tempos between the training ones and shapes training never shows
+HELD_OUT_TEMPOS_BPM = (75.0, 105.0, 135.0)
+HELD_OUT_SHAPES = ("triangle", "diamond")
+SOURCE_FPS = 24.0  # the videos' own frame rate: a flash is on screen within 42 ms of its beat
 
 
 def _beat_times(seconds: float, bpm: float, phase: float) -> np.ndarray:
@@ -50,13 +54,23 @@ def render_frames(beats: np.ndarray, rgb, shape: str, seconds: float, fps: float
     k = int(np.searchsorted(beats, t + 1e-6))  # beats at or before t
     since = t - beats[k - 1] if k > 0 else 1.0
     gain = 0.35 + 0.65 * np.exp(-since / 0.08)
-    cy, cx = centers[k]
-    if shape == "square":
-      mask = (np.abs(yy - cy) <= half) & (np.abs(xx - cx) <= half)
-    else:
-      mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= half ** 2
-    frames[i][mask] = np.clip(color * gain, 0, 255).astype(np.uint8)
+    frames[i][_shape_mask(shape, yy, xx, *centers[k], half)] = np.clip(
+        color * gain, 0, 255).astype(np.uint8)
   return frames
+
+
+def _shape_mask(shape: str, yy, xx, cy: float, cx: float, half: float) -> np.ndarray:
+  """bool [H, W]: pixels of `shape` centred at (cy, cx) with half-size `half`."""
+  dy, dx = yy - cy, xx - cx
+  if shape == "square":
+    return (np.abs(dy) <= half) & (np.abs(dx) <= half)
+  if shape == "circle":
+    return dy ** 2 + dx ** 2 <= half ** 2
+  if shape == "triangle":  # apex up
+    return (dy <= half) & (dy >= -half) & (np.abs(dx) <= (dy + half) / 2)
+  if shape == "diamond":
+    return np.abs(dy) + np.abs(dx) <= half
+  raise ValueError(f"unknown shape {shape!r}")
 
 
 def render_music(beats: np.ndarray, freq: float, harmonics, seconds: float,
@@ -113,12 +127,14 @@ def write_video(path, frames: np.ndarray | None, fps: float, wav: np.ndarray | N
 
 
 def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
-                          size: int = 64, fps: float = 8.0,
-                          sample_rate: int = 32000) -> list[dict]:
+                          size: int = 64, fps: float = SOURCE_FPS,
+                          sample_rate: int = 32000, tempos=TEMPOS_BPM,
+                          shapes=SHAPES) -> list[dict]:
   """Write `n` aligned videos `out_dir/synth_XXXX.mp4` and `out_dir/labels.json`.
 
-  Returns one dict per video: path, color (palette name), color_index, bpm, shape and
-  beats (seconds).  Everything is a function of `seed`.
+  Each video draws its colour from PALETTE, its tempo from `tempos` and its shape from
+  `shapes`.  Returns one dict per video: path, color (palette name), color_index, bpm,
+  shape and beats (seconds).  Everything is a function of `seed`.
   """
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -127,8 +143,8 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
   labels = []
   for i in range(n):
     c = int(rng.integers(len(colors)))
-    bpm = float(TEMPOS_BPM[int(rng.integers(len(TEMPOS_BPM)))])
-    shape = SHAPES[int(rng.integers(len(SHAPES)))]
+    bpm = float(tempos[int(rng.integers(len(tempos)))])
+    shape = shapes[int(rng.integers(len(shapes)))]
     # first beat on a video frame so that the flash is seen exactly at the onset
     phase = int(rng.integers(0, max(1, int(fps * 60.0 / bpm)))) / fps
     beats = _beat_times(seconds, bpm, phase)

@@ -10,21 +10,21 @@ import numpy as np
 
 from vmas_jax import beats
 from vmas_jax.data.audio_io import load_audio
-from vmas_jax.data.video_io import read_frames
+from vmas_jax.conditioning import motion_frames
 from vmas_jax.eval.beat_metrics import beat_scores
 
 FRAME_RATE = 50
 
 
-def video_beats(video_path, seconds: float, fps: float = 8.0, size: int = 64) -> np.ndarray:
-  """Beat times (seconds) of the first `seconds` of a video, from its motion."""
-  frames, times = read_frames(video_path, fps, size, duration=seconds)
+def video_beats(video_path, seconds: float, fps: float = 24.0) -> np.ndarray:
+  """Beat times (seconds) of the first `seconds` of a video, from its motion at `fps`."""
+  grey, times = motion_frames(video_path, 0.0, seconds, fps)
   n = int(round(seconds * FRAME_RATE))
-  curve = beats.video_beat_curve(None, beats.low_res_gray(frames), times, n, FRAME_RATE)
+  curve = beats.video_beat_curve(n, FRAME_RATE, motion=grey, motion_times=times)
   return beats.beat_times(curve, FRAME_RATE)
 
 
-def score_pair(video_path, wav_path, sample_rate: int = 32000, fps: float = 8.0) -> dict:
+def score_pair(video_path, wav_path, sample_rate: int = 32000, fps: float = 24.0) -> dict:
   """BCS, BHS, BAS and beat F-measure of the music in `wav_path` against the video's beats."""
   wav = load_audio(wav_path, sample_rate)
   seconds = len(wav) / sample_rate

@@ -89,6 +89,23 @@ class VMAS(nn.Module):
     return dict(memory=out["tokens"], memory_mask=out["token_mask"], offsets=offsets,
                 video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
 
+  def _music_embedding(self, hidden, k: int, f: int):
+    """hidden [B, S, D] -> normalised music embedding [B, C] (mean over scored positions)."""
+    target_mask = jnp.asarray(delay_pattern.valid_mask(k, f + k)[:, 1:])  # [K, S]
+    pos_mask = target_mask.any(0).astype(jnp.float32)  # [S]: positions with any scored slot
+    pooled = (hidden.astype(jnp.float32) * pos_mask[None, :, None]).sum(1) / pos_mask.sum()
+    return _l2_normalize(self.music_proj(pooled))
+
+  def embed_music(self, codes):
+    """codes [B, K, F] -> music embedding [B, C] heard without its video (null memory, no
+    beat offsets): what video -> music retrieval ranks (DESIGN §6)."""
+    b, k, f = codes.shape
+    tokens = delay_pattern.build(codes, self.decoder_config.vocab_size)[:, :, :-1]
+    memory = jnp.zeros((b, 1, self.decoder_config.d_model), jnp.float32)
+    hidden = self.decoder(tokens, memory, drop_condition=jnp.ones((b,), bool),
+                          compute_logits=False)
+    return self._music_embedding(hidden, k, f)
+
   def __call__(self, batch, *, deterministic: bool = True, drop_condition=None):
     """drop_condition [B] bool: rows to run without their video (null memory, no beat
     offsets), e.g. all True to embed music on its own; None = condition dropout in training."""
@@ -115,11 +132,9 @@ class VMAS(nn.Module):
     else:
       ar = {"logits": self.decoder.project_heads(hidden)}
 
-    pos_mask = target_mask.any(0).astype(jnp.float32)  # [S]: positions with any scored slot
-    pooled = (hidden.astype(jnp.float32) * pos_mask[None, :, None]).sum(1) / pos_mask.sum()
     beat_logits = self.beat_head(hidden)[..., 0][:, :f].astype(jnp.float32)
     log_t = jnp.maximum(self.log_temperature, math.log(self.min_temperature))
     return {**ar, "targets": targets, "target_mask": target_mask,
-            "music_embed": _l2_normalize(self.music_proj(pooled)),
+            "music_embed": self._music_embedding(hidden, k, f),
             "video_embed": cond["video_embed"], "log_temperature": log_t,
             "beat_logits": beat_logits}

@@ -1,0 +1,53 @@
+"""The alignment experiment's recipe, and the bundled demo model's (CPU, under an hour).
+
+  vmas bench alignment --config configs/alignment.py --workdir /tmp/vmas_alignment
+  vmas bench alignment --config configs/alignment.py --variants full \
+      --export vmas_jax/assets/demo_model           # the bundled demo model
+
+A 4-layer, 128-wide decoder over the bundled codec's tokens (vmas_jax/assets/codec; a
+random tiny codec when it is absent), 4-second clips of synthetic aligned videos whose
+frame features (random tiny ViT, 4 fps) are stored in the dataset, so training never runs
+the backbone.  `get_config("codec=DIR")` uses another codec.
+"""
+
+import json
+from pathlib import Path
+
+from vmas_jax.config_defaults import base_config
+
+BUNDLED_CODEC = Path(__file__).resolve().parents[1] / "vmas_jax" / "assets" / "codec"
+
+
+def _use_codec(c, folder: Path) -> None:
+  """Point the config at an HF EnCodec folder and match its codebooks."""
+  from vmas_jax.models.codec import EncodecConfig
+  codec = EncodecConfig.from_hf_config(json.loads((folder / "config.json").read_text()))
+  c.codec.hf_path = str(folder)
+  c.codec.update(dict(sample_rate=codec.sample_rate, frame_rate=codec.frame_rate,
+                      num_codebooks=codec.num_codebooks, codebook_size=codec.codebook_size))
+  c.decoder.update(dict(num_codebooks=codec.num_codebooks, vocab_size=codec.codebook_size))
+
+
+def get_config(arg: str | None = None):
+  c = base_config("tiny")
+  c.name = "alignment"
+  c.total_steps = 600
+  c.checkpoint_every = 600
+  c.keep_checkpoints = 1
+  c.log_every = 50
+  c.codec.update(dict(hf_path="", arch="tiny"))
+  codec = Path(arg.split("=", 1)[1]) if arg and arg.startswith("codec=") else BUNDLED_CODEC
+  if (codec / "config.json").is_file():
+    _use_codec(c, codec)
+  c.decoder.update(dict(num_layers=4, d_model=128, num_heads=4, ffn_dim=512,
+                        max_positions=256, dtype="float32", scan_layers=True))
+  c.video.update(dict(backbone="tiny_vit", backbone_path="", image_size=32, video_fps=4.0,
+                      use_features=True, chunk_size=16, temporal_layers=1, temporal_dim=64,
+                      temporal_heads=4, temporal_mlp=128, dtype="float32"))
+  c.model.contrastive_dim = 64
+  c.optim.update(dict(learning_rate=1e-3, warmup_steps=50))
+  c.data.update(dict(synthetic_examples=128, clip_seconds=4.0, global_batch_size=16,
+                     frames_format="features"))
+  c.sampling.update(dict(top_k=50, temperature=1.0, guidance_scale=3.0, overlap_seconds=1.0,
+                         best_of=1))
+  return c

@@ -1,0 +1,135 @@
+"""The alignment measurements on known audio, and `vmas bench alignment` + `vmas demo` end to
+end at the tiny config (a few training steps: it checks the plumbing, not the figures)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vmas_jax import cli
+from vmas_jax.data.synthetic import PALETTE, render_music
+from vmas_jax.eval import alignment_metrics as am
+
+TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.py")
+
+
+def test_true_soundtrack_scores_full_marks_and_shifted_music_does_not():
+  sr, seconds, bpm = 32000, 4.0, 105.0
+  beats = 0.3 + np.arange(0, seconds - 0.4, 60 / bpm)
+  truth = dict(beats=beats.tolist(), bpm=bpm, color="green")
+  _, freq, harmonics = PALETTE["green"]
+  wav = render_music(beats, freq, harmonics, seconds, sr)
+  m = am.clip_metrics(wav, sr, truth)
+  assert m["beat_f1"] >= 0.95 and m["beat_hit"] >= 0.95 and m["tempo_error"] < 0.03
+  assert m["colour_correct"] == 1.0 and abs(m["pitch_hz"] - freq) < 5
+  # half a beat late, and the yellow note: off the flashes, wrong colour, same tempo
+  _, yellow, yh = PALETTE["yellow"]
+  shifted = (beats + 30 / bpm)[beats + 30 / bpm < seconds]
+  off = am.clip_metrics(render_music(shifted, yellow, yh, seconds, sr), sr, truth)
+  assert off["beat_f1"] == 0.0 and off["colour_correct"] == 0.0 and off["tempo_error"] < 0.03
+
+
+def test_recall_tempo_and_colour_helpers():
+  sim = np.array([[0.9, 0.1, 0.0], [0.5, 0.4, 0.6], [0.2, 0.2, 0.2]])
+  # video 0 ranks its own music first; video 1 third; video 2 ties everyone (counted last)
+  assert am.recall_at_k(sim, 1) == pytest.approx(1 / 3)
+  assert am.recall_at_k(sim, 2) == pytest.approx(1 / 3)
+  assert am.recall_at_k(sim, 3) == pytest.approx(1.0)
+  assert am.tempo_error([0.0, 0.5, 1.0, 1.5], 120.0) == pytest.approx(0.0)
+  assert am.tempo_error([0.3], 120.0) == 1.0
+  assert am.nearest_colour(450.0) == "blue" and am.nearest_colour(float("nan")) is None
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+  work = tmp_path_factory.mktemp("alignment")
+  rc = cli.main(["bench", "alignment", "--config", TINY, "--workdir", str(work),
+                 "--variants", "full", "--heldout", "2",
+                 "--export", str(work / "model"), "--config.total_steps=1",
+                 "--config.data.synthetic_examples=2"])
+  assert rc == 0
+  return work
+
+
+def test_bench_alignment_writes_table_json_plot_and_model(bench_run):
+  report = json.loads((bench_run / "alignment.json").read_text())
+  assert set(report["results"]) == {"full"}
+  assert [h["shape"] in ("triangle", "diamond") for h in report["heldout"]] == [True, True]
+  for conds in report["results"].values():
+    assert set(conds) == {"video", "shuffled", "unconditional"}
+    for r in conds.values():
+      assert len(r["clips"]) == 2
+      for key in ("beat_f1", "beat_alignment", "colour_correct", "r@1", "r@5"):
+        assert 0.0 <= r["mean"][key] <= 1.0
+      assert r["mean"]["r@5"] == 1.0  # 2 clips: each is in the top 5
+  assert set(report["reference"]["mean"]) >= {"beat_f1", "colour_correct"}
+  table = (bench_run / "alignment.md").read_text()
+  assert table.count("\n") == 2 + 3 + 1 and "| full | shuffled |" in table
+  assert (bench_run / "alignment.png").stat().st_size > 1000
+  assert (bench_run / "model" / "params.msgpack").is_file()
+
+
+def test_demo_with_an_exported_model_writes_music_video_plot_and_scores(bench_run, tmp_path,
+                                                                      capsys):
+  out = tmp_path / "demo"
+  assert cli.main(["demo", "--model", str(bench_run / "model"), "--out", str(out)]) == 0
+  summary = json.loads(capsys.readouterr().out)
+  assert {"beat_f1", "colour_correct", "video_color", "music_color"} <= set(summary["scores"])
+  # 4 s of video in the model's 2 s windows, each after the first continuing the last 1 s
+  assert [w["start"] for w in summary["windows"]] == [0.0, 1.0, 2.0]
+  names = sorted(p.name for p in out.iterdir())
+  assert {"synth_0000.wav", "synth_0000_music.mp4", "synth_0000_beats.png"} <= set(names)
+
+
+def test_generate_without_workdir_uses_the_bundled_model(bench_run, monkeypatch, tmp_path):
+  from vmas_jax import exported_model as pretrained
+  monkeypatch.setattr(pretrained, "BUNDLED_MODEL", bench_run / "model")
+  video = bench_run / "videos" / "heldout" / "synth_0000.mp4"
+  assert cli.main(["generate", str(video), "--out", str(tmp_path)]) == 0
+  report = json.loads((tmp_path / "generate_report.json").read_text())
+  assert [o["path"] for o in report["ok"]] == [str(video)]
+  assert (tmp_path / "synth_0000_music.mp4").is_file()
+  monkeypatch.setattr(pretrained, "BUNDLED_MODEL", tmp_path / "nothing")
+  with pytest.raises(FileNotFoundError, match="no bundled demo model"):
+    cli.main(["generate", str(video), "--out", str(tmp_path)])
+
+
+def test_colab_inference_notebook_runs(bench_run, monkeypatch, tmp_path):
+  """Every code cell of colabs/inference_demo.ipynb but the install cell, in one namespace,
+  with the exported tiny model standing in for the bundled one and IPython's display
+  recorded (no notebook front end here)."""
+  import sys
+  import types
+  from vmas_jax import exported_model as pretrained
+  monkeypatch.setattr(pretrained, "BUNDLED_MODEL", bench_run / "model")
+  shown = []
+  display_mod = types.ModuleType("IPython.display")
+  display_mod.display = shown.append
+  for name in ("Audio", "Image", "Video"):
+    setattr(display_mod, name, lambda *a, _name=name, **k: (_name, a, k))
+  monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+  monkeypatch.setitem(sys.modules, "IPython.display", display_mod)
+  monkeypatch.chdir(tmp_path)
+  nb = json.loads((Path(__file__).resolve().parents[1] / "colabs" /
+                   "inference_demo.ipynb").read_text())
+  cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+  assert "install" in cells[0]["metadata"]["tags"]
+  namespace = {}
+  for cell in cells[1:]:
+    source = "".join(cell["source"])
+    assert "!" not in source.split("\n")[0] and "%" not in source[:1]
+    exec(compile(source, "inference_demo.ipynb", "exec"), namespace)  # pylint: disable=exec-used
+  assert [s[0] for s in shown] == ["Audio", "Video", "Image"]
+  assert namespace["result"].video_path.is_file() and namespace["mine"] is None
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "vmas_jax" / "assets" /
+                         "demo_model" / "params.msgpack").is_file(),
+                    reason="this checkout has no bundled demo model")
+def test_demo_with_the_bundled_model(tmp_path, capsys):
+  out = tmp_path / "demo"
+  assert cli.main(["demo", "--out", str(out), "--seconds", "4"]) == 0
+  summary = json.loads(capsys.readouterr().out)
+  assert Path(summary["music_video"]).is_file() and Path(summary["plot"]).is_file()
+  assert 0.0 <= summary["scores"]["beat_f1"] <= 1.0
