@@ -176,8 +176,10 @@ def test_stored_beat_curves_peak_on_the_synthetic_beats(inputs, built):
       beats = truth[ex["source"].decode()]
       beats = beats[(beats >= start) & (beats < start + 2.0)] - start
       music, video = beat_times(ex["music_beat"]), beat_times(ex["video_beat"])
-      # every detected beat is a true beat: music to 20 ms, video to a frame (0.25 s)
+      # every detected beat is a true beat: music to 20 ms, video to a source frame (0.25 s
+      # at 4 fps) plus one step of the 50 Hz grid the curve is placed on (a frame at 0.25 s
+      # lands on grid point 0.26 s)
       assert all(np.abs(beats - t).min() <= 0.02 for t in music), (beats, music)
-      assert all(np.abs(beats - t).min() <= 0.25 for t in video), (beats, video)
+      assert all(np.abs(beats - t).min() <= 0.25 + 0.02 for t in video), (beats, video)
       # only an onset at the very start of a clip can go unseen
       assert len(music) >= len(beats[beats > 0.1])

@@ -147,7 +147,7 @@ def test_load_pretrained_imports_backbone(tmp_path, variables):
   cfg = config.video
   cfg.update(dict(backbone="clip_vit", backbone_path=str(tmp_path), image_size=16,
                   temporal_layers=1, temporal_dim=16, temporal_heads=2, temporal_mlp=32,
-                  dtype="float32", chunk_size=4))
+                  dtype="float32", chunk_size=4, attention_impl="einsum"))
   enc = video_encoder(cfg, out_dim=24, embed_dim=12)
   assert enc == ENC  # same architecture as the shared test encoder, so reuse its compile
   one = jax.sharding.NamedSharding(jax.make_mesh((1,), ("x",), devices=jax.devices()[:1]),

@@ -14,6 +14,8 @@ away from where it happened.  `vmas prepare` stores exactly what this returns an
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 
 import numpy as np
 
@@ -60,7 +62,6 @@ def clip_conditioning(path, start: float, seconds: float, settings: dict) -> Cli
   """Frames (+ backbone features) and the video beat curve of `seconds` of `path` from
   `start`; `settings` from `vmas_jax.data.clips.clip_settings`.  Raises MediaError for
   unusable files."""
-  from vmas_jax.data.clips import frame_features  # clips imports this module
   s = settings
   frames, times, mask = read_clip(path, start, seconds, s["fps"], s["image_size"])
   times = (times - start).astype(np.float32)
@@ -75,3 +76,31 @@ def clip_conditioning(path, start: float, seconds: float, settings: dict) -> Cli
       motion=grey, motion_times=grey_times)
   return ClipConditioning(frames=frames, times=times, mask=mask, features=features,
                           video_beat=curve, frames_format=s["frames_format"])
+
+
+@functools.lru_cache(maxsize=2)
+def _backbone(video_json: str):
+  """Frame backbone + its variables (imported, or random with a fixed seed) and a jitted
+  feature extractor, built once per process (Beam worker)."""
+  import jax
+  import jax.numpy as jnp
+  import ml_collections
+  from flax import linen as nn
+  from vmas_jax.build import frame_backbone
+  from vmas_jax.models.frame_features import frame_features as features_fn
+  cfg = ml_collections.ConfigDict(json.loads(video_json))
+  module, variables = frame_backbone(cfg, load_weights=True)
+  if variables is None:  # no pretrained weights: deterministic random init, same everywhere
+    size = int(cfg.image_size)
+    init = jax.jit(functools.partial(module.init, method="frame_tokens"))  # one compile
+    variables = init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)))
+  params = nn.unbox(variables)["params"]
+  extract = jax.jit(lambda p, f: features_fn(module, p, f, int(cfg.tokens_per_frame),
+                                             int(cfg.chunk_size)))
+  return extract, params
+
+
+def frame_features(frames: np.ndarray, settings: dict) -> np.ndarray:
+  """uint8 [T, H, W, 3] -> float32 [T, P, Df] pre-extracted frame-backbone tokens."""
+  extract, params = _backbone(json.dumps(settings["video"], sort_keys=True))
+  return np.asarray(extract(params, frames), np.float32)

@@ -78,7 +78,8 @@ class MusicVideoPipeline:
     from vmas_jax.train.finetune import merged_params
     self.config = config
     self.model = build_model(config)
-    self.params = merged_params(params, config)  # LoRA runs: adapters merged into the kernels
+    # LoRA runs: adapters merged into the kernels (params None: conditioning only)
+    self.params = None if params is None else merged_params(params, config)
     self.codec, self.codec_vars = codec if codec is not None else make_codec(config.codec)
     self._decode_audio = jitted_codec(self.codec.config, self.codec.dtype)[1]
     self.settings = clips.clip_settings(config)

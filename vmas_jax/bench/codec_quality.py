@@ -33,7 +33,8 @@ def roundtrip_fn(codec: str | None):
   import jax.numpy as jnp
   import ml_collections
 
-  from vmas_jax.models.codec import BUNDLED_CODEC, jitted_codec, make_codec
+  from vmas_jax.build import make_codec
+  from vmas_jax.models.codec import BUNDLED_CODEC, jitted_codec
   module, variables = make_codec(ml_collections.ConfigDict(dict(hf_path=codec or str(BUNDLED_CODEC))))
   encode, decode = jitted_codec(module.config, module.dtype)
 

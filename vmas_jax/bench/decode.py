@@ -153,7 +153,8 @@ class _Codec:
     from transformers import EncodecModel
 
     from vmas_jax.convert import to_hf
-    from vmas_jax.models.codec import jitted_codec, make_codec
+    from vmas_jax.build import make_codec
+    from vmas_jax.models.codec import jitted_codec
     self.module, self.variables = make_codec(dict(hf_path="", arch=arch))
     _, self._decode = jitted_codec(self.module.config, self.module.dtype)
     with tempfile.TemporaryDirectory() as tmp:

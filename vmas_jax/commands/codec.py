@@ -116,7 +116,8 @@ def _roundtrip(args) -> int:
 
   from vmas_jax.data.audio_io import load_audio, write_wav
   from vmas_jax.data.errors import MediaError
-  from vmas_jax.models.codec import BUNDLED_CODEC, jitted_codec, make_codec
+  from vmas_jax.build import make_codec
+  from vmas_jax.models.codec import BUNDLED_CODEC, jitted_codec
   module, variables = make_codec(ml_collections.ConfigDict(
       dict(hf_path=args.codec or str(BUNDLED_CODEC))))
   sr = module.config.sample_rate

@@ -124,7 +124,7 @@ def decoder_params(sd: dict, cfg: DecoderConfig, config: dict, source) -> dict:
   """Plain per-layer decoder params (null memory zero) from a HF state dict of a decoder
   (`config` of model_type musicgen_decoder) or a full model (musicgen); consumes `sd`."""
   prefix = "decoder." if config.get("model_type") == "musicgen" else ""
-  return _from_hf_names(sd, cfg, prefix, prefix, source)
+  return _from_hf_names(sd, cfg, prefix, source)
 
 
 def params_from_hf_state_dict(sd: dict, cfg: DecoderConfig) -> dict:

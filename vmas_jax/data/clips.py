@@ -185,31 +185,3 @@ def local_video_clips(path, settings: dict, name: str | None = None):
       example["waveform"] = wav
     examples.append((f"{stem}-{i:04d}", example))
   return examples
-
-
-@functools.lru_cache(maxsize=2)
-def _backbone(video_json: str):
-  """Frame backbone + its variables (imported, or random with a fixed seed) and a jitted
-  feature extractor, built once per process (Beam worker)."""
-  import jax
-  import jax.numpy as jnp
-  import ml_collections
-  from flax import linen as nn
-  from vmas_jax.build import frame_backbone
-  from vmas_jax.models.frame_features import frame_features as features_fn
-  cfg = ml_collections.ConfigDict(json.loads(video_json))
-  module, variables = frame_backbone(cfg, load_weights=True)
-  if variables is None:  # no pretrained weights: deterministic random init, same everywhere
-    size = int(cfg.image_size)
-    init = jax.jit(functools.partial(module.init, method="frame_tokens"))  # one compile
-    variables = init(jax.random.PRNGKey(0), jnp.zeros((1, size, size, 3)))
-  params = nn.unbox(variables)["params"]
-  extract = jax.jit(lambda p, f: features_fn(module, p, f, int(cfg.tokens_per_frame),
-                                             int(cfg.chunk_size)))
-  return extract, params
-
-
-def frame_features(frames: np.ndarray, settings: dict) -> np.ndarray:
-  """uint8 [T, H, W, 3] -> float32 [T, P, Df] pre-extracted frame-backbone tokens."""
-  extract, params = _backbone(json.dumps(settings["video"], sort_keys=True))
-  return np.asarray(extract(params, frames), np.float32)

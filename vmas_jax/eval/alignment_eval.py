@@ -24,7 +24,8 @@ from vmas_jax.conditioning import clip_conditioning
 from vmas_jax.data import clips
 from vmas_jax.data.audio_io import load_audio
 from vmas_jax.eval import alignment_metrics as am
-from vmas_jax.models.codec import jitted_codec, make_codec
+from vmas_jax.build import make_codec
+from vmas_jax.models.codec import jitted_codec
 from vmas_jax.models.music_decoder import MusicDecoder
 
 CONDITIONS = ("video", "shuffled", "unconditional")
