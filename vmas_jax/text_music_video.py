@@ -13,14 +13,18 @@ trimmed to the video's duration and faded out over its last `fade_seconds`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import numpy as np
 
 from vmas_jax import beats
+from vmas_jax.data.audio_io import write_wav
 from vmas_jax.data.errors import MediaError
+from vmas_jax.data.mux import mux_music
 from vmas_jax.data.video_io import probe_video, read_clip
 from vmas_jax.eval.beat_metrics import beat_alignment
-from vmas_jax.generate import MusicVideoPipeline, Result, Window
+from vmas_jax.generate import Result, Window
 from vmas_jax.text_to_music import TextToMusic
 
 # Low-resolution grey frames at this rate give the motion curve: fine enough to place beats
@@ -52,8 +56,9 @@ class TextMusicVideoPipeline:
     start = first / fr
     frames, times, mask = read_clip(path, start, num_frames / fr, MOTION_FPS, MOTION_SIZE)
     n = int(mask.sum())
-    curve = beats.video_beat_curve(None, beats.low_res_gray(frames[:n]), times[:n] - start,
-                                   num_frames, frame_rate=fr)
+    curve = beats.video_beat_curve(num_frames, frame_rate=fr,
+                                   motion=beats.low_res_gray(frames[:n]),
+                                   motion_times=times[:n] - start)
     return curve, beats.beat_times(curve, fr)
 
   def generate(self, path, prompt: str = "", *, seconds: float | None = None, seed: int = 0,
@@ -95,7 +100,7 @@ class TextMusicVideoPipeline:
                             video_beat=curve[window - new.shape[1]:],
                             video_beat_times=video_beats + first / fr, score=score))
     wav = m.decode(codes[None])[0, :int(round(total * m.sample_rate))]
-    return Result(wav=fade_out(wav, m.sample_rate, fade_seconds), sample_rate=m.sample_rate,
+    return Result(samples=fade_out(wav, m.sample_rate, fade_seconds), sample_rate=m.sample_rate,
                   codes=codes, windows=windows)
 
   def _pick(self, cand, video_beats):
@@ -109,8 +114,16 @@ class TextMusicVideoPipeline:
     i = int(np.argmax(scores))
     return i, dict(beat_alignment=float(scores[i]), candidates=[float(s) for s in scores])
 
-  # writes OUT/NAME.wav and OUT/NAME_music.mp4 from `generate`, as for VMAS runs
-  __call__ = MusicVideoPipeline.__call__
+  def __call__(self, path, out_dir, **kw) -> Result:
+    """`generate`, then OUT/NAME.wav and OUT/NAME_music.mp4 (the video with the music), as
+    `vmas generate` writes for VMAS runs."""
+    out_dir = Path(out_dir)
+    stem = Path(path).stem
+    result = self.generate(path, **kw)
+    result.wav_path = write_wav(out_dir / f"{stem}.wav", result.wav, result.sample_rate)
+    result.video_path = mux_music(path, result.wav_path, result.sample_rate,
+                                  out_dir / f"{stem}_music.mp4")
+    return result
 
 
 def fade_out(wav: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:

@@ -127,7 +127,7 @@ def write_report(work: Path, config_path: str, labels, results: dict, reference:
 def run(args) -> int:
   from vmas_jax.config_utils import load_config
   from vmas_jax.eval import alignment_eval
-  from vmas_jax.models.vmas import VMAS
+  from vmas_jax.build import build_model
   from vmas_jax.train import load_checkpoint, train
 
   config = load_config(args.config, getattr(args, "config_overrides", []))
@@ -149,7 +149,7 @@ def run(args) -> int:
     train(cfg, work / variant)
     times[f"train_{variant}_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    model, _ = VMAS.from_config(cfg, load_weights=False)
+    model = build_model(cfg)
     params = load_checkpoint(work / variant)["params"]
     if variant == "full" and args.export:
       from vmas_jax.exported_model import export_model

@@ -64,7 +64,12 @@ def run(args) -> int:
     config = load_config(args.config, args.config_overrides) if args.config else None
     pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
   else:
-    pipe = MusicVideoPipeline.from_pretrained(args.model)
+    try:
+      pipe = MusicVideoPipeline.from_pretrained(args.model)
+    except FileNotFoundError as e:  # no model folder (this install bundles no demo model yet)
+      print(f"vmas generate: {e}; give --workdir RUN, --model DIR or --from MUSICGEN",
+            file=sys.stderr)
+      return 2
   out = Path(args.out)
   videos, report = list_media(args.videos, args.include)
   for video in tqdm(videos, desc="generate", unit="video"):
