@@ -24,6 +24,7 @@ def codec_base_config() -> ml_collections.ConfigDict:
   c.tensorboard = True
   c.step_sleep_s = 0.0  # debug: pause after each step (tests that kill a run mid-way)
   c.mesh_shape = (-1, 1, 1)
+  c.weight_norm = False  # train conv kernels as direction x length (SEANet's weight norm)
   c.logical_axis_rules = [tuple(r) for r in DEFAULT_RULES]
 
   # -- architecture: EncodecConfig fields; hop = prod(upsampling_ratios) = 640 -> 50 Hz
@@ -44,7 +45,10 @@ def codec_base_config() -> ml_collections.ConfigDict:
       # floor of the log magnitudes (normalised spectra): a floor far below the music lets the
       # many near-silent bins outweigh the few loud ones, and silence becomes the cheap answer
       # for a sparse (tonal) spectrum
-      log_eps=1e-5))
+      log_eps=1e-5,
+      # >0: each example (and its reconstruction) is divided by max(rms(example), rms_floor)
+      # before the losses, so that quiet segments weigh as much as loud ones
+      rms_floor=0.0))
 
   # -- optimiser (AdamW of vmas_jax.train.state.make_optimizer)
   c.optim = ml_collections.ConfigDict(dict(

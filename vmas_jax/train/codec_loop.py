@@ -57,7 +57,8 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
   # -- State (replicated: a small codec) and the step
   tx, schedule = state_lib.make_optimizer(config.optim, config.total_steps)
   replicated = NamedSharding(mesh, P())
-  state = jax.device_put(init_codec_state(cfg, tx, config.seed), replicated)
+  state = init_codec_state(cfg, tx, config.seed, config.weight_norm)
+  state = jax.device_put(state, replicated)
   train_step = make_codec_train_step(module, tx, schedule, config, mesh, bsh)
 
   # -- Restore

@@ -95,6 +95,10 @@ def reconstruction_losses(x: Array, y: Array, loss_config, sample_rate: int):
   Returns (total, {"l1": ..., "mel": ..., "stft": ...}).
   """
   y = y[:, :x.shape[1]]
+  floor = loss_config.get("rms_floor", 0.0)
+  if floor:  # per-example loudness normalisation: quiet segments count as much as loud ones
+    scale = 1.0 / jnp.maximum(jnp.sqrt(jnp.mean(jnp.square(x), axis=1, keepdims=True)), floor)
+    x, y = x * scale, y * scale
   l1 = jnp.mean(jnp.abs(x - y))
   eps = loss_config.get("log_eps", 1e-5)
   mel = multi_mel_loss(x, y, sample_rate, tuple(loss_config.mel_scales), loss_config.mel_bands,

@@ -3,6 +3,10 @@
 State: `{"params": {"encoder", "decoder"}, "vq": {"embed", "count", "sums"}, "opt_state",
 "step", "rng"}` -- the codebooks live in `vq` (EMA-updated, no gradients), the SEANet weights
 in `params` (AdamW).  `codec_variables(state)` gives `EncodecModel` variables.
+
+With `config.weight_norm` (as SEANet is trained), every conv kernel `[k, C_in, C_out]` is
+trained as a direction `kernel_v` and a per-output-channel length `kernel_g [C_out]`
+(kernel = g * v / ||v||); the model itself only knows the folded kernel.
 """
 
 from __future__ import annotations
@@ -17,10 +21,42 @@ from vmas_jax.models.codec_init import init_codec
 from vmas_jax.train import codec_losses, codec_vq
 
 
-def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int) -> dict:
+def split_weight_norm(params: dict) -> dict:
+  """Each conv `kernel [k, C_in, C_out]` -> `kernel_v` (itself) and `kernel_g` (its norm over
+  k and C_in); other leaves unchanged."""
+  out = {}
+  for key, value in params.items():
+    if isinstance(value, dict):
+      out[key] = split_weight_norm(value)
+    elif key == "kernel" and value.ndim == 3:
+      out["kernel_v"] = value
+      out["kernel_g"] = jnp.sqrt(jnp.sum(jnp.square(value), axis=(0, 1)))
+    else:
+      out[key] = value
+  return out
+
+
+def fold_weight_norm(params: dict) -> dict:
+  """Inverse of `split_weight_norm`: `kernel = g * v / ||v||` (identity on plain params)."""
+  out = {}
+  for key, value in params.items():
+    if isinstance(value, dict):
+      out[key] = fold_weight_norm(value)
+    elif key == "kernel_v":
+      v = value
+      out["kernel"] = params["kernel_g"] * v / jnp.sqrt(jnp.sum(jnp.square(v), axis=(0, 1)))
+    elif key != "kernel_g":
+      out[key] = value
+  return out
+
+
+def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int,
+                     weight_norm: bool = False) -> dict:
   """Random SEANet weights (`init_codec`), codebooks to be seeded from the first batch."""
   _, variables = init_codec(cfg, seed=seed)
   params = {k: v for k, v in variables["params"].items() if k != "codebooks"}
+  if weight_norm:
+    params = split_weight_norm(params)
   return {"params": params, "vq": codec_vq.init_vq_state(variables["params"]["codebooks"]),
           "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
           "rng": jax.random.PRNGKey(seed)}
@@ -28,7 +64,7 @@ def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int) -> dict:
 
 def codec_variables(state: dict) -> dict:
   """`EncodecModel` variables of a codec train state (or a loaded checkpoint of one)."""
-  return {"params": {**state["params"], "codebooks": state["vq"]["embed"]}}
+  return {"params": {**fold_weight_norm(state["params"]), "codebooks": state["vq"]["embed"]}}
 
 
 def make_codec_loss_fn(module: EncodecModel, config):
@@ -36,7 +72,8 @@ def make_codec_loss_fn(module: EncodecModel, config):
   sr = module.config.sample_rate
 
   def loss_fn(params, vq, wav, rng):
-    variables = {"params": {**params, "codebooks": jax.lax.stop_gradient(vq["embed"])}}
+    variables = {"params": {**fold_weight_norm(params),
+                            "codebooks": jax.lax.stop_gradient(vq["embed"])}}
     z = module.apply(variables, wav[..., None], method=lambda m, x: m.encoder(x))
     zq, _, new_vq, metrics = codec_vq.quantize_train(
         vq, z, rng, decay=config.vq.decay, dead_code_fraction=config.vq.dead_code_fraction)
