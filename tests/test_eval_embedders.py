@@ -4,6 +4,7 @@ weights (front ends included), and `vmas eval` with each on local random-weights
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -98,7 +99,7 @@ def test_vggish_matches_torchvggish(vggish_pth):
     flat = torch.flatten(model.features(x).permute(0, 2, 3, 1), 1)  # as VGG.forward
     ref_embedding = model.embeddings[:-1](flat).numpy()
   module, variables = load_vggish(path)
-  out = module.apply(variables, ours_examples)
+  out = jax.jit(module.apply)(variables, ours_examples)
   assert out["embedding"].shape == (2, 32) and (ref_embedding < 0).any()
   assert _rel(out["embedding"], ref_embedding) < 1e-4
   assert _rel(out["relu"], ref_relu) < 1e-4
@@ -121,7 +122,7 @@ def test_clap_audio_matches_transformers(clap_dir):
   assert ours_features.shape == (2, 101, 16)
   np.testing.assert_allclose(ours_features, features["input_features"][:, 0].numpy(),
                              rtol=0, atol=1e-4)  # dB
-  out = module.apply(variables, ours_features)
+  out = jax.jit(module.apply)(variables, ours_features)
   for key, want in ref.items():
     assert _rel(out[key], want.numpy()) < 1e-4, key
 

@@ -110,7 +110,7 @@ class ClapEmbedder:
   or hub id (non-fusion)."""
   labels = None
 
-  def __init__(self, weights=None, layer: str = "normalized", batch_size: int = 4):
+  def __init__(self, weights=None, layer: str = "normalized", batch_size: int = 8):
     import jax
     from vmas_jax.convert.clap import load_clap
     weights = weights or CLAP_DEFAULT
