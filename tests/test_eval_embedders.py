@@ -92,6 +92,7 @@ def test_vggish_matches_torchvggish(vggish_pth):
   ours_examples = examples(wav)
   assert ours_examples.shape == ref_examples.shape == (2, 96, 64)
   np.testing.assert_allclose(ours_examples, ref_examples, rtol=0, atol=1e-5)
+  assert examples(wav[:300]).shape == (1, 96, 64)  # shorter than a frame: repeated to fill one
 
   x = torch.tensor(ref_examples, dtype=torch.float32)[:, None]
   with torch.no_grad():

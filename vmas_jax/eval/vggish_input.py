@@ -39,9 +39,9 @@ def mel_matrix() -> np.ndarray:
 def log_mel(wav: np.ndarray) -> np.ndarray:
   """wav [T] at 16 kHz -> [F, 64] float64; only complete 25 ms frames (no padding)."""
   wav = np.asarray(wav, np.float64)
-  n = 1 + (len(wav) - WINDOW) // HOP
   if len(wav) < WINDOW:
     raise ValueError(f"{len(wav)} samples: shorter than one {WINDOW}-sample frame")
+  n = 1 + (len(wav) - WINDOW) // HOP
   frames = np.lib.stride_tricks.sliding_window_view(wav, WINDOW)[::HOP][:n]
   window = 0.5 - 0.5 * np.cos(2 * np.pi / WINDOW * np.arange(WINDOW))  # periodic Hann
   magnitude = np.abs(np.fft.rfft(frames * window, FFT_SIZE))
@@ -52,8 +52,12 @@ def examples(wav: np.ndarray) -> np.ndarray:
   """wav [T] at 16 kHz -> examples [N, 96, 64] float32, non-overlapping; the tail shorter
   than an example is dropped (as the reference does), and a clip shorter than one example
   is repeated to fill one (the reference would return none)."""
+  wav = np.asarray(wav, np.float64)
+  if wav.size == 0:
+    raise ValueError("no audio samples")
+  need = WINDOW + (EXAMPLE_FRAMES - 1) * HOP
+  if len(wav) < need:
+    wav = np.tile(wav, -(-need // len(wav)))[:need]
   mel = log_mel(wav)
-  if len(mel) < EXAMPLE_FRAMES:
-    mel = np.tile(mel, (-(-EXAMPLE_FRAMES // len(mel)), 1))[:EXAMPLE_FRAMES]
   n = len(mel) // EXAMPLE_FRAMES
   return mel[:n * EXAMPLE_FRAMES].reshape(n, EXAMPLE_FRAMES, N_MELS).astype(np.float32)
