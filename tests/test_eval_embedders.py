@@ -2,7 +2,6 @@
 weights (front ends included), and `vmas eval` with each on local random-weights files."""
 
 import json
-from pathlib import Path
 
 import jax
 import numpy as np
