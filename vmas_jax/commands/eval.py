@@ -20,7 +20,10 @@ def add_arguments(parser):
   parser.add_argument("--videos", help="folder of videos; NAME.wav is scored against NAME.*")
   parser.add_argument("--workdir", help="training run: video-music similarity of its heads")
   parser.add_argument("--embedding", default="musicnn", choices=embedder_names(),
-                      help="embedding model for FAD / KL")
+                      help="embedding model for FAD / KL: musicnn (offline), vggish, clap")
+  parser.add_argument("--embedding-weights", help="its weights: vggish: torchvggish's "
+                      "vggish-10086976.pth; clap: a HF CLAP directory or hub id (default "
+                      "laion/larger_clap_music); musicnn: a checkpoint directory")
   parser.add_argument("--cache-dir", help="embedding cache (default ~/.cache/vmas_jax/"
                       "eval_embeddings or $VMAS_EVAL_CACHE)")
   parser.add_argument("--fps", type=float, default=24.0,
@@ -31,8 +34,9 @@ def run(args) -> int:
   from vmas_jax.eval.report import evaluate, markdown_table, write_report
   try:
     report = evaluate(args.generated, args.reference, args.videos, args.workdir,
-                      embedding=args.embedding, cache_dir=args.cache_dir, fps=args.fps)
-  except FileNotFoundError as e:
+                      embedding=args.embedding, embedding_weights=args.embedding_weights,
+                      cache_dir=args.cache_dir, fps=args.fps)
+  except (FileNotFoundError, ValueError) as e:  # missing inputs or weights, bad checkpoint
     print(f"vmas eval: {e}", file=sys.stderr)
     return 2
   path = write_report(report, args.generated)

@@ -46,8 +46,10 @@ def _mean(values) -> float | None:
 
 
 def evaluate(generated, reference=None, videos=None, workdir=None, *, embedding="musicnn",
-             cache_dir=None, fps: float = 8.0, progress: bool = True) -> dict:
-  """The report dict (see the module docstring); JSON-serialisable."""
+             embedding_weights=None, cache_dir=None, fps: float = 8.0,
+             progress: bool = True) -> dict:
+  """The report dict (see the module docstring); JSON-serialisable.  `embedding_weights`:
+  the embedding model's weights (see vmas_jax.eval.embeddings; None: its default)."""
   from vmas_jax.eval.beat_eval import score_pair
   generated = Path(generated)
   items: dict[str, dict] = {}
@@ -56,7 +58,7 @@ def evaluate(generated, reference=None, videos=None, workdir=None, *, embedding=
 
   if reference is not None:
     from vmas_jax.eval.embeddings import get_embedder
-    embedder = get_embedder(embedding)
+    embedder = get_embedder(embedding, embedding_weights)
     gen, s_gen = embed_files(audio_files(generated), embedder, cache_dir=cache_dir,
                              progress=progress, desc="embed generated")
     ref, s_ref = embed_files(audio_files(reference), embedder, cache_dir=cache_dir,
