@@ -1,5 +1,15 @@
-import numpy as np
-import pytest
+import os
+
+# Tests compile many small programs and run each a few times: XLA's backend optimisation
+# (LLVM -O2 by default) costs more compile time than it saves in run time here, so the test
+# processes turn it off, as train_support.subprocess_env does for the worker processes.
+# Set before JAX is imported (it reads XLA_FLAGS once).
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                             + " --xla_backend_optimization_level=0").strip()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def pytest_configure(config):

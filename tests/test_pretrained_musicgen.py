@@ -80,10 +80,11 @@ def _hf_greedy(hf, encoder_states, num_frames):
   return out.numpy()[0]
 
 
-def _generate(workdir, video, step=None, guidance=1.0):
+def _generate(workdir, video, step=None, guidances=(1.0,)):
+  """Greedy codes of the run's model for `video`, one array per guidance scale."""
   from vmas_jax.generate import MusicVideoPipeline
   pipe = MusicVideoPipeline.from_workdir(workdir, step=step)
-  return pipe.generate(video, seconds=0.5, top_k=1, guidance_scale=guidance).codes
+  return [pipe.generate(video, seconds=0.5, top_k=1, guidance_scale=g).codes for g in guidances]
 
 
 def test_full_musicgen_dir_step0_equals_hf_unconditional(full_dir, video, tmp_path):
@@ -93,23 +94,24 @@ def test_full_musicgen_dir_step0_equals_hf_unconditional(full_dir, video, tmp_pa
   train(_config(path), tmp_path / "run")
   zero = np.zeros_like(full.enc_to_dec_proj.bias.detach().numpy())
   ref = _hf_greedy(full.decoder, zero, 25)
-  np.testing.assert_array_equal(_generate(tmp_path / "run", video), ref)
+  plain, guided = _generate(tmp_path / "run", video, guidances=(1.0, 3.0))
+  np.testing.assert_array_equal(plain, ref)
   # guidance starts from MusicGen's own unconditional: conditional == unconditional at step 0
-  np.testing.assert_array_equal(_generate(tmp_path / "run", video, guidance=3.0), ref)
+  np.testing.assert_array_equal(guided, ref)
 
 
 def test_lora_and_frozen_from_musicgen_decoder(decoder_dir, video, tmp_path):
   path, hf = decoder_dir
   groups = "lora,cross_attention,heads"
   config = _config(path, trainable=groups, lora_rank=2)
+  # 4 steps; the warmup's first learning rate is 0, so the step-1 checkpoint holds the
+  # initial parameters
+  config.update(dict(total_steps=4, checkpoint_every=1, keep_checkpoints=4))
+  config.optim.update(dict(learning_rate=1e-2, warmup_steps=1))
   wd = tmp_path / "run"
-  train(config, wd)  # one step at learning rate 0
+  train(config, wd)
   # step 0 (LoRA adapters present, decoder frozen) generates MusicGen's unconditional music
-  np.testing.assert_array_equal(_generate(wd, video, step=1), _hf_greedy(hf, None, 25))
-
-  config.update(dict(total_steps=4, checkpoint_every=4))
-  config.optim.learning_rate = 1e-2
-  train(config, wd)  # resumes at step 1
+  np.testing.assert_array_equal(_generate(wd, video, step=1)[0], _hf_greedy(hf, None, 25))
   before, after = load_checkpoint(wd, 1)["params"], load_checkpoint(wd, 4)["params"]
   flat = lambda t: {jax.tree_util.keystr(p): (p, np.asarray(x))
                     for p, x in jax.tree_util.tree_leaves_with_path(t)}
