@@ -33,7 +33,7 @@ def clip_settings(config) -> dict:
       clip_seconds=float(d.clip_seconds), fps=float(v.video_fps), image_size=int(v.image_size),
       motion_fps=float(v.motion_fps),
       frames_format=str(d.frames_format), store_waveform=bool(d.get("store_waveform", False)),
-      beat_embeddings=bool(d.get("beat_embeddings", True)),
+      beat_embeddings=bool(d.get("beat_embeddings", True)), mode=str(d.get("mode", "paired")),
       validation_fraction=float(d.get("validation_fraction", 0.1)),
       jpeg_quality=int(d.get("jpeg_quality", 90)), sample_rate=int(c.sample_rate),
       frame_rate=int(c.frame_rate), num_codebooks=int(c.num_codebooks),
@@ -148,6 +148,11 @@ def local_video_clips(path, settings: dict, name: str | None = None):
   from vmas_jax.data.audio_io import load_audio
 
   path = str(path)
+  mode = settings.get("mode", "paired")
+  if mode != "paired":  # files without a picture (or, music_only, every file): music alone
+    from vmas_jax.data import music_only
+    if mode == "music_only" or not music_only.has_picture(path):
+      return music_only.music_clips(path, settings, name)
   seconds, fps = settings["clip_seconds"], settings["fps"]
   sr = settings["sample_rate"]
   num_frames = int(round(seconds * fps))
@@ -176,7 +181,8 @@ def local_video_clips(path, settings: dict, name: str | None = None):
     example = dict(
         id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
         frame_times=rel_times, codes=encode_codes(wav, settings),
-        music_beat=np.asarray(music, np.float32), video_beat=np.asarray(video, np.float32))
+        music_beat=np.asarray(music, np.float32), video_beat=np.asarray(video, np.float32),
+        has_video=True)
     if settings["frames_format"] == "features":
       example["features"] = features.astype(np.float16)
     else:
