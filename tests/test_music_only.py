@@ -4,6 +4,7 @@ files and on a mixed manifest, and a tiny music-only run whose loss falls."""
 
 import json
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,7 +73,7 @@ def tiny():
   c.decoder.cond_dropout = 0.0
   model = build_model(c)
   batch = make_example_batch(c, 2, seed=0)
-  params = jax.jit(lambda: model.init(jax.random.key(0), batch)["params"])()
+  params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), batch))["params"])()
   return c, model, params, batch
 
 
@@ -85,11 +86,15 @@ def test_music_only_rows_read_the_null_memory(tiny):
   a = fwd(params, dict(batch, has_video=flags))
   b = fwd(params, dict(other, has_video=flags))
   # row 0 (no video) ignores the video entirely; row 1 reads it
-  np.testing.assert_array_equal(a["logits"][0], b["logits"][0])
-  assert not np.allclose(a["logits"][1], b["logits"][1])
-  # but it keeps its beat curve: another curve changes it
+  np.testing.assert_array_equal(a["hidden"][0], b["hidden"][0])
+  assert not np.allclose(a["hidden"][1], b["hidden"][1])
+  # but it keeps its beat curve: another curve changes it (the curve embedding starts at
+  # zero, so give it weights first)
+  beat = dict(params, beat_embed=dict(params["beat_embed"],
+                                      kernel=jnp.ones_like(params["beat_embed"]["kernel"])))
   curve = dict(batch, has_video=flags, video_beat=np.asarray(batch["video_beat"])[::-1])
-  assert not np.allclose(fwd(params, curve)["logits"][0], a["logits"][0])
+  assert not np.allclose(fwd(beat, curve)["hidden"][0],
+                         fwd(beat, dict(batch, has_video=flags))["hidden"][0])
   # a batch of music alone: loss and gradients do not depend on the video, and are finite
   none = np.array([False, False])
   grad = jax.jit(jax.grad(lambda p, b: losses.vmas_loss(
@@ -103,11 +108,13 @@ def test_music_only_rows_read_the_null_memory(tiny):
   assert float(jnp.abs(g["video_proj"]["kernel"]).max()) == 0.0
 
 
-def test_music_only_model_generates_from_the_null_memory(tiny):
+def test_music_only_model_generates_from_the_null_memory(tiny, tmp_path):
+  from vmas_jax.generate import load_run_config
   c, _, params, batch = tiny
   c = c.copy_and_resolve_references()
   c.data.mode = "music_only"
-  model = build_model(c)
+  (tmp_path / "config.json").write_text(c.to_json_best_effort())  # as `vmas train` saves it
+  model = build_model(load_run_config(tmp_path))  # what `vmas generate --workdir` builds
   assert not model.video_memory
   cond = model.apply({"params": params}, batch["frames"], batch["frame_times"],
                      batch["frame_mask"], batch["video_beat"], method="encode_video")
