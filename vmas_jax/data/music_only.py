@@ -23,10 +23,6 @@ like any short clip (frame_mask all False).
 
 from __future__ import annotations
 
-import hashlib
-import math
-from pathlib import Path
-
 import grain
 import numpy as np
 
@@ -88,49 +84,3 @@ def has_picture(path) -> bool:
                  for s in box.streams.video)
   except av.FFmpegError as e:
     raise MediaError(path, f"unreadable media ({type(e).__name__}: {e.strerror or e})") from e
-
-
-def _no_frames(settings: dict) -> dict:
-  """The video field of a clip without a picture: no JPEGs, or one zero frame of features
-  (TFDS cannot restore the shape of an empty [0, P, Df] tensor; `frame_times` stays empty,
-  so the pipeline reads no frame of it)."""
-  if settings["frames_format"] == "features":
-    from vmas_jax.conditioning import frame_features
-    size = settings["image_size"]
-    shape = frame_features(np.zeros((1, size, size, 3), np.uint8), settings).shape
-    return {"features": np.zeros(shape, np.float16)}
-  return {"frames": np.zeros(0, dtype=object)}
-
-
-def music_clips(path, settings: dict, name: str | None = None):
-  """(key, example) for every whole clip of the audio of a local file, as music-only clips
-  (`has_video` False, no frames, `video_beat` zeros: the pipeline fills it); raises
-  MediaError if unusable.  Like `clips.local_video_clips`, all or nothing per file."""
-  from vmas_jax.data.audio_io import audio_info, load_audio
-  from vmas_jax.data.clips import _check_length, encode_codes
-  path = str(path)
-  seconds, sr, rate = settings["clip_seconds"], settings["sample_rate"], settings["frame_rate"]
-  num_codes, num_samples = int(round(seconds * rate)), int(round(seconds * sr))
-  duration = audio_info(path).duration
-  count = int(math.floor(duration / seconds + 0.01))
-  if count == 0:
-    raise MediaError(path, f"shorter than one clip ({duration:.2f} s < {seconds:g} s)")
-  name = name or path
-  stem = hashlib.sha1(name.encode()).hexdigest()[:10]
-  empty = _no_frames(settings)
-  examples = []
-  for i in range(count):
-    start = i * seconds
-    wav = np.asarray(load_audio(path, sr, start=start, duration=seconds), np.float32)
-    _check_length(path, len(wav), num_samples, "audio samples", start)
-    wav = np.pad(wav[:num_samples], (0, max(0, num_samples - len(wav))))
-    music, _ = beats.music_beat_curve(wav, sr, num_codes, frame_rate=rate)
-    example = dict(
-        id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
-        frame_times=np.zeros(0, np.float32), codes=encode_codes(wav, settings),
-        music_beat=np.asarray(music, np.float32), video_beat=np.zeros(num_codes, np.float32),
-        has_video=False, **empty)
-    if settings["store_waveform"]:
-      example["waveform"] = wav
-    examples.append((f"{stem}-{i:04d}", example))
-  return examples
