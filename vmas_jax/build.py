@@ -82,7 +82,9 @@ def build_model(config) -> VMAS:
               temperature_init=config.model.temperature_init,
               beat_conditioning=config.model.beat_conditioning,
               cond_dropout=config.decoder.cond_dropout,
-              chunked_logits=config.loss.get("chunked_logits", False))
+              chunked_logits=config.loss.get("chunked_logits", False),
+              # runs saved before data.mode existed were paired
+              video_memory=config.data.get("mode", "paired") != "music_only")
 
 
 def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:

@@ -97,7 +97,13 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       # training input -- pipeline: Grain over the dataset | memory: synthetic in-memory
       # batches cycling over memory_examples clips (0: fresh clips forever; =
       # global_batch_size: one fixed batch)
-      source="pipeline", memory_examples=0))
+      source="pipeline", memory_examples=0,
+      # music-only training (data/music_only.py): "paired" (prepare skips files without a
+      # picture), "mixed" (they become music-only clips beside the paired ones) or
+      # "music_only" (every clip is music alone, and generation reads the null memory with
+      # the video's beat curve).  A music-only clip is conditioned on its own onset curve,
+      # each onset moved by up to curve_jitter_frames and dropped with curve_event_drop.
+      mode="paired", curve_jitter_frames=2, curve_event_drop=0.2))
 
   # -- generation
   c.sampling = ml_collections.ConfigDict(dict(

@@ -69,23 +69,33 @@ def _per_codebook_means(nll: Array, correct: Array, valid: Array):
   return ce_k.mean(), {"ce_k": ce_k, "acc_k": acc_k}
 
 
-def contrastive_loss(music: Array, video: Array, log_temperature: Array
-                     ) -> tuple[Array, dict[str, Array]]:
+def contrastive_loss(music: Array, video: Array, log_temperature: Array,
+                     has_video: Array | None = None) -> tuple[Array, dict[str, Array]]:
   """Symmetric InfoNCE between L2-normalised embeddings; negatives = the rest of the batch.
 
   music, video [B, E] (already normalised), log_temperature scalar (temperature = exp).
-  Row i of each is a positive pair.  Returns (loss, {"acc": retrieval accuracy averaged over
+  Row i of each is a positive pair.  has_video [B] bool (None = all True): only those rows
+  take part, as anchors and as negatives (a music-only clip has no video to pair with); with
+  none, the loss and accuracy are 0.  Returns (loss, {"acc": retrieval accuracy averaged over
   both directions, "temperature"}).
   """
   music = music.astype(jnp.float32)
   video = video.astype(jnp.float32)
   temperature = jnp.exp(log_temperature.astype(jnp.float32))
   sim = music @ video.T / temperature  # [B, B]: music i vs video j
-  labels = jnp.arange(sim.shape[0])
-  m2v = -jnp.take_along_axis(jax.nn.log_softmax(sim, axis=1), labels[:, None], axis=1).mean()
-  v2m = -jnp.take_along_axis(jax.nn.log_softmax(sim, axis=0), labels[None, :], axis=0).mean()
-  acc = 0.5 * ((jnp.argmax(sim, axis=1) == labels).mean()
-               + (jnp.argmax(sim, axis=0) == labels).mean())
+  b = sim.shape[0]
+  ok = jnp.ones((b,), bool) if has_video is None else has_video.astype(bool)
+  pair = ok[:, None] & ok[None, :]
+  sim = jnp.where(pair, sim, -1e9)  # finite: a row of no candidates stays NaN-free
+  labels = jnp.arange(b)
+  w = ok.astype(jnp.float32)
+  n = jnp.maximum(w.sum(), 1.0)
+  m2v = -(jnp.take_along_axis(jax.nn.log_softmax(sim, axis=1), labels[:, None], axis=1)[:, 0]
+          * w).sum() / n
+  v2m = -(jnp.take_along_axis(jax.nn.log_softmax(sim, axis=0), labels[None, :], axis=0)[0]
+          * w).sum() / n
+  acc = 0.5 * ((w * (jnp.argmax(sim, axis=1) == labels)).sum()
+               + (w * (jnp.argmax(sim, axis=0) == labels)).sum()) / n
   return 0.5 * (m2v + v2m), {"acc": acc, "temperature": temperature}
 
 
@@ -110,7 +120,7 @@ def vmas_loss(outputs: dict[str, Array], batch: dict[str, Array], loss_config
 
   outputs: logits [B,K,S,V] (or hidden [B,S,D] and lm_heads [K,D,V], for the chunked form),
   targets [B,K,S], target_mask [K,S] or [B,K,S], music_embed [B,E], video_embed [B,E],
-  log_temperature [], beat_logits [B,F].  batch: music_beat [B,F].
+  log_temperature [], beat_logits [B,F].  batch: music_beat [B,F], has_video [B] (optional).
   Returns (total, metrics) where metrics hold every term and per-codebook accuracy.
   """
   if "logits" in outputs:
@@ -119,7 +129,7 @@ def vmas_loss(outputs: dict[str, Array], batch: dict[str, Array], loss_config
     l_ar, ar = ar_loss_from_hidden(outputs["hidden"], outputs["lm_heads"], outputs["targets"],
                                    outputs["target_mask"])
   l_con, con = contrastive_loss(outputs["music_embed"], outputs["video_embed"],
-                                outputs["log_temperature"])
+                                outputs["log_temperature"], batch.get("has_video"))
   l_beat = beat_loss(outputs["beat_logits"], batch["music_beat"], outputs.get("beat_mask"))
   total = l_ar + loss_config.contrastive_weight * l_con + loss_config.beat_weight * l_beat
   metrics = {"loss": total, "loss_ar": l_ar, "loss_contrastive": l_con, "loss_beat": l_beat,

@@ -51,28 +51,37 @@ def variant_config(config, variant: str):
   return c
 
 
-def prepare_data(config, work: Path, heldout: int) -> tuple[Path, list[dict]]:
-  """(prepared training data dir, held-out labels); both reused when already there."""
+def prepare_data(config, work: Path, heldout: int, picture: bool = True
+                 ) -> tuple[Path, list[dict]]:
+  """(prepared training data dir, held-out labels); both reused when already there.
+  `picture=False`: the training clips are the synthetic videos' soundtracks alone."""
   from vmas_jax.data import synthetic, tfds_builder
   from vmas_jax.data.pipeline import _prepared
   d, v = config.data, config.video
   data_dir = work / "data"
   if not _prepared(data_dir):
-    synthetic.make_synthetic_videos(work / "videos" / "train", int(d.synthetic_examples),
+    train_dir = work / ("videos" if picture else "music") / "train"
+    synthetic.make_synthetic_videos(train_dir, int(d.synthetic_examples),
                                     seconds=float(d.clip_seconds), seed=int(config.seed),
-                                    size=max(64, int(v.image_size)))
+                                    size=max(64, int(v.image_size)), picture=picture)
     c = config.copy_and_resolve_references()
     c.data.validation_fraction = 0.0
-    tfds_builder.build_dataset(work / "videos" / "train", data_dir, c, progress=False,
-                               overwrite=True)
+    tfds_builder.build_dataset(train_dir, data_dir, c, progress=False, overwrite=True)
+  return data_dir, heldout_videos(config, work, heldout)
+
+
+def heldout_videos(config, work: Path, heldout: int) -> list[dict]:
+  """Labels of `heldout` synthetic videos under WORKDIR/videos/heldout (reused when there)
+  with tempos between the training ones and shapes training never shows."""
+  from vmas_jax.data import synthetic
   labels_path = work / "videos" / "heldout" / "labels.json"
   labels = json.loads(labels_path.read_text()) if labels_path.exists() else []
   if len(labels) != heldout:
     labels = synthetic.make_synthetic_videos(
-        work / "videos" / "heldout", heldout, seconds=float(d.clip_seconds),
-        seed=int(config.seed) + 1, size=max(64, int(v.image_size)),
+        work / "videos" / "heldout", heldout, seconds=float(config.data.clip_seconds),
+        seed=int(config.seed) + 1, size=max(64, int(config.video.image_size)),
         tempos=synthetic.HELD_OUT_TEMPOS_BPM, shapes=synthetic.HELD_OUT_SHAPES)
-  return data_dir, labels
+  return labels
 
 
 def markdown_table(results: dict, reference: dict) -> str:

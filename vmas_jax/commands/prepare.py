@@ -23,7 +23,8 @@ DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "tiny.py"
 
 def add_arguments(parser) -> None:
   parser.add_argument("--input", help="folder of videos (searched recursively) or a CSV "
-                      "manifest with a `path` column")
+                      "manifest with a `path` column; music files too with "
+                      "--config.data.mode=mixed or music_only")
   parser.add_argument("--output", required=True, help="dataset folder (DATA_DIR)")
   parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                       help="first write N synthetic aligned videos to DATA_DIR/videos "

@@ -1,4 +1,5 @@
-"""One source video -> its training clips: probe, decode, encode, beat curves, JPEG/features.
+"""One source video -> its training clips: probe, decode, encode, beat curves, JPEG/features
+(or, for music alone, `local_music_clips`: codes and the onset curve, no frames).
 
 `video_clips(path, settings)` is the unit of work of the dataset builder (one call per source
 file, in plain Python or inside an Apache Beam worker).  It raises `MediaError` naming the
@@ -33,7 +34,7 @@ def clip_settings(config) -> dict:
       clip_seconds=float(d.clip_seconds), fps=float(v.video_fps), image_size=int(v.image_size),
       motion_fps=float(v.motion_fps),
       frames_format=str(d.frames_format), store_waveform=bool(d.get("store_waveform", False)),
-      beat_embeddings=bool(d.get("beat_embeddings", True)),
+      beat_embeddings=bool(d.get("beat_embeddings", True)), mode=str(d.get("mode", "paired")),
       validation_fraction=float(d.get("validation_fraction", 0.1)),
       jpeg_quality=int(d.get("jpeg_quality", 90)), sample_rate=int(c.sample_rate),
       frame_rate=int(c.frame_rate), num_codebooks=int(c.num_codebooks),
@@ -148,6 +149,11 @@ def local_video_clips(path, settings: dict, name: str | None = None):
   from vmas_jax.data.audio_io import load_audio
 
   path = str(path)
+  mode = settings.get("mode", "paired")
+  if mode != "paired":  # files without a picture (or, music_only, every file): music alone
+    from vmas_jax.data.music_only import has_picture
+    if mode == "music_only" or not has_picture(path):
+      return local_music_clips(path, settings, name)
   seconds, fps = settings["clip_seconds"], settings["fps"]
   sr = settings["sample_rate"]
   num_frames = int(round(seconds * fps))
@@ -176,11 +182,58 @@ def local_video_clips(path, settings: dict, name: str | None = None):
     example = dict(
         id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
         frame_times=rel_times, codes=encode_codes(wav, settings),
-        music_beat=np.asarray(music, np.float32), video_beat=np.asarray(video, np.float32))
+        music_beat=np.asarray(music, np.float32), video_beat=np.asarray(video, np.float32),
+        has_video=True)
     if settings["frames_format"] == "features":
       example["features"] = features.astype(np.float16)
     else:
       example["frames"] = jpeg_bytes(frames, settings["jpeg_quality"])
+    if settings["store_waveform"]:
+      example["waveform"] = wav
+    examples.append((f"{stem}-{i:04d}", example))
+  return examples
+
+
+def _no_frames(settings: dict) -> dict:
+  """The video field of a clip without a picture: no JPEGs, or one zero frame of features
+  (TFDS cannot restore the shape of an empty [0, P, Df] tensor; `frame_times` stays empty,
+  so the pipeline reads no frame of it)."""
+  if settings["frames_format"] == "features":
+    from vmas_jax.conditioning import frame_features
+    size = settings["image_size"]
+    shape = frame_features(np.zeros((1, size, size, 3), np.uint8), settings).shape
+    return {"features": np.zeros(shape, np.float16)}
+  return {"frames": np.zeros(0, dtype=object)}
+
+
+def local_music_clips(path, settings: dict, name: str | None = None):
+  """(key, example) for every whole clip of the audio of a local file, as music-only clips
+  (`has_video` False, no frames, `video_beat` zeros: the pipeline fills it); raises
+  MediaError if unusable.  Like `local_video_clips`, all or nothing per file."""
+  from vmas_jax import beats
+  from vmas_jax.data.audio_io import audio_info, load_audio
+  path = str(path)
+  seconds, sr, rate = settings["clip_seconds"], settings["sample_rate"], settings["frame_rate"]
+  num_codes, num_samples = int(round(seconds * rate)), int(round(seconds * sr))
+  duration = audio_info(path).duration
+  count = int(math.floor(duration / seconds + 0.01))
+  if count == 0:
+    raise MediaError(path, f"shorter than one clip ({duration:.2f} s < {seconds:g} s)")
+  name = name or path
+  stem = hashlib.sha1(name.encode()).hexdigest()[:10]
+  empty = _no_frames(settings)
+  examples = []
+  for i in range(count):
+    start = i * seconds
+    wav = np.asarray(load_audio(path, sr, start=start, duration=seconds), np.float32)
+    _check_length(path, len(wav), num_samples, "audio samples", start)
+    wav = np.pad(wav[:num_samples], (0, max(0, num_samples - len(wav))))
+    music, _ = beats.music_beat_curve(wav, sr, num_codes, frame_rate=rate)
+    example = dict(
+        id=f"{Path(name).stem}-{stem}-{i:04d}", source=name, start=np.float32(start),
+        frame_times=np.zeros(0, np.float32), codes=encode_codes(wav, settings),
+        music_beat=np.asarray(music, np.float32), video_beat=np.zeros(num_codes, np.float32),
+        has_video=False, **empty)
     if settings["store_waveform"]:
       example["waveform"] = wav
     examples.append((f"{stem}-{i:04d}", example))

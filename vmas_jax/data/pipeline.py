@@ -1,7 +1,8 @@
 """Grain input pipeline: prepared clips -> training batches (the contract in notes/batch.md).
 
   TFDS ArrayRecord source -> per-host slice -> seeded shuffle (new order every epoch) ->
-  random clip window -> batch -> JPEG decode / pad + mask -> multiprocess prefetch
+  random clip window -> music-only curve (`data.mode`, data/music_only.py) -> batch ->
+  JPEG decode / pad + mask -> multiprocess prefetch
 
 Every random choice is a function of (seed, record index), so `get_state()` / `set_state()`
 on the iterator resume exactly; the training checkpoint stores that state.
@@ -20,7 +21,7 @@ from pathlib import Path
 import grain
 import numpy as np
 
-from vmas_jax.data import clips, tfds_builder
+from vmas_jax.data import clips, music_only, tfds_builder
 
 def _check_compatible(stored: dict, config, data_dir) -> None:
   want = clips.clip_settings(config)
@@ -28,6 +29,10 @@ def _check_compatible(stored: dict, config, data_dir) -> None:
     if stored[key] != want[key]:
       raise ValueError(f"{data_dir}: dataset was prepared with {key}={stored[key]!r} but the "
                        f"config asks for {want[key]!r}; prepare it again with this config")
+  if stored.get("mode") == "music_only" and want["mode"] != "music_only":
+    raise ValueError(f"{data_dir}: dataset holds music alone (prepared with data.mode="
+                     f"'music_only'); train it with --config.data.mode=music_only, so that "
+                     "generation reads the null memory as training did")
   if stored["clip_seconds"] + 1e-6 < want["clip_seconds"]:
     raise ValueError(f"{data_dir}: stored clips last {stored['clip_seconds']} s, shorter than "
                      f"data.clip_seconds={want['clip_seconds']}")
@@ -72,8 +77,9 @@ class DecodeBatch(grain.transforms.Map):
   masked.  JPEGs are decoded straight into the batch array: at the small config's shapes a
   batch is ~385 MB of pixels, so every avoided copy counts."""
 
-  def __init__(self, num_frames: int, fps: float, with_ids: bool = False):
+  def __init__(self, num_frames: int, fps: float, image_size: int, with_ids: bool = False):
     self.num_frames, self.fps, self.with_ids = num_frames, fps, with_ids
+    self.image_size = image_size  # frames' size when no clip of a batch has any (music-only)
 
   def map(self, records):
     from PIL import Image
@@ -81,7 +87,8 @@ class DecodeBatch(grain.transforms.Map):
     first = records[0]
     if "frames" in first:
       key = "frames"
-      h, w = Image.open(io.BytesIO(first["frames"][0])).size[::-1]
+      some = next((r["frames"][0] for r in records if len(r["frames"])), None)
+      h, w = (self.image_size,) * 2 if some is None else Image.open(io.BytesIO(some)).size[::-1]
       frames = np.zeros((b, t, h, w, 3), np.uint8)
     else:
       key = "features"
@@ -89,7 +96,7 @@ class DecodeBatch(grain.transforms.Map):
     times = np.tile((np.arange(t) / self.fps).astype(np.float32), (b, 1))
     mask = np.zeros((b, t), bool)
     for i, record in enumerate(records):
-      items = record[key][:t]
+      items = record[key][:min(t, len(record["frame_times"]))]  # music-only clips: none
       n = len(items)
       if key == "frames":
         for k, jpeg in enumerate(items):
@@ -106,6 +113,7 @@ class DecodeBatch(grain.transforms.Map):
                       .astype(np.float32),
         "music_beat": np.clip(np.stack([r["music_beat"] for r in records]), 0, 1)
                       .astype(np.float32),
+        "has_video": np.array([r.get("has_video", True) for r in records], bool),
     }
     if self.with_ids:  # bytes: for evaluation and tests, not for the device
       out["id"] = np.array([r["id"] for r in records], dtype=object)
@@ -145,8 +153,12 @@ def make_dataset(config, *, split: str = "train", process_index: int | None = No
   fps, rate = float(config.video.video_fps), int(config.codec.frame_rate)
   ds = ds.random_map(ClipWindow(float(d.clip_seconds), stored["clip_seconds"], fps, rate),
                      seed=int(d.shuffle_seed) + 1)
+  ds = ds.random_map(music_only.MusicOnlyCurve(str(d.mode), int(d.curve_jitter_frames),
+                                               float(d.curve_event_drop), rate),
+                     seed=int(d.shuffle_seed) + 2)
   ds = ds.batch(d.global_batch_size // process_count, drop_remainder=repeat, batch_fn=list)
-  return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, with_ids))
+  return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, int(config.video.image_size),
+                            with_ids))
 
 
 def make_train_iterator(config, *, process_index: int | None = None,

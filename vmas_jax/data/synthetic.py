@@ -129,8 +129,9 @@ def write_video(path, frames: np.ndarray | None, fps: float, wav: np.ndarray | N
 def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
                           size: int = 64, fps: float = SOURCE_FPS,
                           sample_rate: int = 32000, tempos=TEMPOS_BPM,
-                          shapes=SHAPES) -> list[dict]:
-  """Write `n` aligned videos `out_dir/synth_XXXX.mp4` and `out_dir/labels.json`.
+                          shapes=SHAPES, picture: bool = True) -> list[dict]:
+  """Write `n` aligned videos `out_dir/synth_XXXX.mp4` and `out_dir/labels.json`; with
+  `picture=False` their soundtracks alone, `out_dir/synth_XXXX.wav` (music-only training).
 
   Each video draws its colour from PALETTE, its tempo from `tempos` and its shape from
   `shapes`.  Returns one dict per video: path, color (palette name), color_index, bpm,
@@ -151,8 +152,12 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
     rgb, freq, harmonics = PALETTE[colors[c]]
     frames = render_frames(beats, rgb, shape, seconds, fps, size, rng)
     wav = render_music(beats, freq, harmonics, seconds, sample_rate)
-    path = out / f"synth_{i:04d}.mp4"
-    write_video(path, frames, fps, wav, sample_rate)
+    path = out / f"synth_{i:04d}.{'mp4' if picture else 'wav'}"
+    if picture:
+      write_video(path, frames, fps, wav, sample_rate)
+    else:
+      from vmas_jax.data.audio_io import write_wav
+      write_wav(path, wav, sample_rate)
     labels.append(dict(path=str(path), color=colors[c], color_index=c, bpm=bpm, shape=shape,
                        beats=[round(float(b), 6) for b in beats]))
   (out / "labels.json").write_text(json.dumps(labels, indent=1))

@@ -127,7 +127,8 @@ class VmasClips(tfds.core.GeneratorBasedBuilder):
         frame_times=tfds.features.Tensor(shape=(None,), dtype=np.float32),
         codes=tfds.features.Tensor(shape=(s["num_codebooks"], None), dtype=np.int16),
         music_beat=tfds.features.Tensor(shape=(None,), dtype=np.float32),
-        video_beat=tfds.features.Tensor(shape=(None,), dtype=np.float32))
+        video_beat=tfds.features.Tensor(shape=(None,), dtype=np.float32),
+        has_video=tfds.features.Scalar(np.bool_))  # False: a music-only clip (no frames)
     if s["frames_format"] == "features":
       feats["features"] = tfds.features.Tensor(shape=(None, None, None), dtype=np.float16,
                                                 encoding="bytes")

@@ -32,11 +32,23 @@ def _l2_normalize(x, eps: float = 1e-12):
   return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), eps * eps))
 
 
+def null_memory_rows(drop, has_video):
+  """Rows [B] bool (None: none) whose decoder reads the null memory instead of the video:
+  rows whose condition is dropped (`drop` [B] or None; they lose their beat offsets too)
+  and music-only rows (`has_video` [B] False), which keep their beat curve (the clip's own
+  onset curve, `vmas_jax.data.music_only`)."""
+  if has_video is None:
+    return drop
+  no_video = ~has_video.astype(bool)
+  return no_video if drop is None else drop | no_video
+
+
 class VMAS(nn.Module):
   """`__call__(batch, *, deterministic) -> outputs` for `vmas_jax.losses.vmas_loss`.
 
   batch follows the training-batch contract: codes [B,K,F], frames [B,T,H,W,3] uint8 or
-  features [B,T,P,Df], frame_times [B,T], frame_mask [B,T], video_beat [B,F].
+  features [B,T,P,Df], frame_times [B,T], frame_mask [B,T], video_beat [B,F], and optionally
+  has_video [B] bool (False: a music-only clip, see `null_memory_rows`).
   Uses the "cond" RNG for condition dropout when not deterministic.
   """
   decoder_config: DecoderConfig
@@ -48,6 +60,9 @@ class VMAS(nn.Module):
   cond_dropout: float = 0.1
   # outputs hidden + lm_heads instead of logits: the loss makes them one codebook at a time
   chunked_logits: bool = False
+  # False for a run trained on music alone (data.mode="music_only"): every row reads the null
+  # memory, in training and generation, and only the beat curve carries the video
+  video_memory: bool = True
 
   def setup(self):
     d = self.decoder_config.d_model
@@ -86,7 +101,12 @@ class VMAS(nn.Module):
     if self.beat_conditioning and video_beat is not None:
       length = video_beat.shape[1] + self.decoder_config.num_codebooks if length is None else length
       offsets = self.beat_offsets(video_beat, length)
-    return dict(memory=out["tokens"], memory_mask=out["token_mask"], offsets=offsets,
+    memory, memory_mask = out["tokens"], out["token_mask"]
+    if not self.video_memory:  # the null memory as a one-token memory, as training read it
+      b, d = memory.shape[0], self.decoder_config.d_model
+      memory = jnp.broadcast_to(self.decoder.null_memory.astype(memory.dtype), (b, 1, d))
+      memory_mask = jnp.ones((b, 1), bool)
+    return dict(memory=memory, memory_mask=memory_mask, offsets=offsets,
                 video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
 
   def _music_embedding(self, hidden, k: int, f: int):
@@ -125,8 +145,9 @@ class VMAS(nn.Module):
     offsets = cond["offsets"]
     if offsets is not None and drop is not None:
       offsets = jnp.where(drop[:, None, None], 0.0, offsets)  # unconditional rows: no beats
+    null = null_memory_rows(drop, batch.get("has_video"))
     hidden = self.decoder(inputs, cond["memory"], cond["memory_mask"], input_offsets=offsets,
-                          drop_condition=drop, deterministic=deterministic, compute_logits=False)
+                          drop_condition=null, deterministic=deterministic, compute_logits=False)
     if self.chunked_logits:
       ar = {"hidden": hidden, "lm_heads": self.decoder.head_weights()}
     else:

@@ -48,7 +48,9 @@ def _eval_fn(model):
                         drop_condition=jnp.ones((b,), bool))
     metrics = {"ce_k": ar["ce_k"], "acc_k": ar["acc_k"], "beat": beat,
                "n": valid.sum().astype(jnp.float32)}
-    return metrics, alone["music_embed"], out["video_embed"], valid
+    # retrieval pairs music with its video: music-only clips have none
+    paired = valid & batch["has_video"] if "has_video" in batch else valid
+    return metrics, alone["music_embed"], out["video_embed"], paired
   return fn
 
 
@@ -128,8 +130,9 @@ class Validator:
     for k in range(len(ce_k)):
       out[f"val/acc_cb{k}"] = float(acc_k[k])
       out[f"val/ce_cb{k}"] = float(ce_k[k])
-    retrieval = retrieval_metrics(np.concatenate(music), np.concatenate(video))
-    out.update({f"val/{k}": v for k, v in retrieval.items()})
+    music, video = np.concatenate(music), np.concatenate(video)
+    if len(music):  # music-only clips have no video to retrieve
+      out.update({f"val/{k}": v for k, v in retrieval_metrics(music, video).items()})
     return out
 
 
