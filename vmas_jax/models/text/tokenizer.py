@@ -31,3 +31,28 @@ def tokenize(tokenizer, prompts: Sequence[str], max_length: int | None = None,
   enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_length,
                   pad_to_multiple_of=pad_to_multiple_of, return_tensors="np")
   return enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
+
+
+def text_tokenizer(text_cfg):
+  """The tokenizer of a `config.text` section: "byt5" (UTF-8 bytes, no files), else the
+  directory or hub id in `tokenizer` or, when that is empty, `hf_path`'s."""
+  name = text_cfg.get("tokenizer") or ""
+  if name == "byt5":
+    from transformers import ByT5Tokenizer
+    return ByT5Tokenizer()
+  source = name or text_cfg.get("hf_path") or ""
+  if not source:
+    raise ValueError("config.text: set tokenizer (\"byt5\" or a directory) or hf_path")
+  from vmas_jax.convert.hf_io import resolve_hf_dir
+  return load_tokenizer(resolve_hf_dir(source))
+
+
+def tokenize_fixed(tokenizer, prompts: Sequence[str], length: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """prompts [B] -> input_ids int32 [B, length], attention_mask int32 [B, length]: padded or
+  truncated (keeping </s>) to `length`, the static shape training batches need."""
+  if isinstance(prompts, str):
+    raise TypeError("prompts must be a list of strings, not one string")
+  enc = tokenizer(list(prompts), padding="max_length", truncation=True, max_length=length,
+                  return_tensors="np")
+  return enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
