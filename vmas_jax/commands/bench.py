@@ -18,6 +18,7 @@ BENCHMARKS = {
     "train": "train step time, tokens/s, MFU",
     "memory": "peak memory of generating music for a long video",
     "alignment": "train on aligned synthetic videos, measure how the music follows held-out ones",
+    "text-video": "train text + video on captioned synthetic videos, steer the note by prompt",
 }
 
 

@@ -72,8 +72,22 @@ class DecodeBatch(grain.transforms.Map):
   masked.  JPEGs are decoded straight into the batch array: at the small config's shapes a
   batch is ~385 MB of pixels, so every avoided copy counts."""
 
-  def __init__(self, num_frames: int, fps: float, with_ids: bool = False):
+  def __init__(self, num_frames: int, fps: float, with_ids: bool = False,
+               text: dict | None = None):
     self.num_frames, self.fps, self.with_ids = num_frames, fps, with_ids
+    self.text = text  # the config's `text` section (text_ids / text_mask) or None
+    self._tokenizer = None
+
+  def _text(self, records) -> dict:
+    """Captions -> text_ids, text_mask int32 [B, text.max_tokens] ("" when none stored)."""
+    from vmas_jax.models.text.tokenizer import text_tokenizer, tokenize_fixed
+    if self._tokenizer is None:  # built lazily: once per worker process
+      import ml_collections
+      self._tokenizer = text_tokenizer(ml_collections.ConfigDict(self.text))
+    captions = [r.get("caption", b"") for r in records]
+    captions = [c.decode() if isinstance(c, bytes) else str(c) for c in captions]
+    ids, mask = tokenize_fixed(self._tokenizer, captions, int(self.text["max_tokens"]))
+    return {"text_ids": ids, "text_mask": mask}
 
   def map(self, records):
     from PIL import Image
@@ -107,6 +121,8 @@ class DecodeBatch(grain.transforms.Map):
         "music_beat": np.clip(np.stack([r["music_beat"] for r in records]), 0, 1)
                       .astype(np.float32),
     }
+    if self.text is not None:
+      out.update(self._text(records))
     if self.with_ids:  # bytes: for evaluation and tests, not for the device
       out["id"] = np.array([r["id"] for r in records], dtype=object)
     return out
@@ -146,7 +162,9 @@ def make_dataset(config, *, split: str = "train", process_index: int | None = No
   ds = ds.random_map(ClipWindow(float(d.clip_seconds), stored["clip_seconds"], fps, rate),
                      seed=int(d.shuffle_seed) + 1)
   ds = ds.batch(d.global_batch_size // process_count, drop_remainder=repeat, batch_fn=list)
-  return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, with_ids))
+  text = config.get("text")
+  text = text.to_dict() if text is not None and text.enabled else None
+  return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, with_ids, text))
 
 
 def make_train_iterator(config, *, process_index: int | None = None,

@@ -16,7 +16,6 @@ tokens become the decoder's null memory, so guidance can weigh the two (`sample.
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from vmas_jax import layers
@@ -54,13 +53,6 @@ def join_memory(text, text_mask, video, video_mask, type_embed):
   mask = jnp.concatenate([text_mask.astype(bool), video_mask.astype(bool)], axis=1)
   is_video = jnp.zeros(mask.shape, bool).at[:, text.shape[1]:].set(True)
   return memory, mask, is_video
-
-
-def sample_drops(rng, batch: int, p_text: float, p_video: float):
-  """Independent condition dropout: (drop_text [B], drop_video [B]) bool."""
-  k_text, k_video = jax.random.split(rng)
-  return (jax.random.bernoulli(k_text, p_text, (batch,)),
-          jax.random.bernoulli(k_video, p_video, (batch,)))
 
 
 def drop_tokens(drop_text, drop_video, video_mask):
