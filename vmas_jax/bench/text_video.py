@@ -9,7 +9,7 @@ measure.
    heldout) and keeps the first `--clips` blue and red ones.
 2. Trains the config (WORKDIR/run; a finished run is reused).
 3. For every held-out blue video, generates music with the prompt "red" and with "blue"
-   (same seed; guidance `sampling.guidance_text` / `guidance_video`), and measures:
+   (and with the empty prompt; same seed; guidance `sampling.guidance_text` / `guidance_video`), and measures:
    - the note, in the code domain: a naive-Bayes classifier over codec tokens (per-codebook
      token frequencies of the red vs. blue training clips) gives each generated clip a
      log-likelihood ratio red : blue per token; "toward red" = the ratio is higher with the
@@ -132,6 +132,7 @@ def run(args) -> int:
   import jax.numpy as jnp
   from vmas_jax.build import build_model, make_codec
   from vmas_jax.config_utils import load_config
+  from vmas_jax.data.audio_io import load_audio
   from vmas_jax.eval import alignment_eval
   from vmas_jax.eval import alignment_metrics as am
   from vmas_jax.models.codec import jitted_codec
@@ -158,20 +159,22 @@ def run(args) -> int:
   classifier = TokenClassifier(
       {c: x for c, x in training_codes(config.data.dir).items() if c in ("red", "blue")},
       int(config.codec.codebook_size))
-  # the classifier on the held-out true soundtracks (through the codec)
+  # the classifier on the held-out true soundtracks (their codes)
+  n = int(round(float(config.data.clip_seconds) * sr))
   true_llr = {}
   for colour in ("red", "blue"):
-    wav = alignment_eval.evaluate_codec(config, sets[colour])["wavs"]
-    codes = np.asarray(encode(codec_vars, jnp.asarray(wav)))[:, :, :int(
-        round(float(config.data.clip_seconds) * fr))]
-    true_llr[colour] = classifier.llr(codes)
+    wav = np.zeros((len(sets[colour]), n), np.float32)
+    for i, x in enumerate(sets[colour]):
+      w = np.asarray(load_audio(x["path"], sr, duration=n / sr), np.float32).reshape(-1)[:n]
+      wav[i, :len(w)] = w
+    true_llr[colour] = classifier.llr(np.asarray(encode(codec_vars, jnp.asarray(wav))))
   classifier_acc = float(np.mean(np.concatenate([true_llr["red"] > 0, true_llr["blue"] < 0])))
 
   blue = sets["blue"]
   inputs = alignment_eval.heldout_inputs(blue, config)
   perm = alignment_eval.derangement(len(blue), args.seed)
   results = {}
-  for prompt in ("red", "blue"):
+  for prompt in ("red", "blue", ""):
     codes = generate(model, params, config, inputs, prompt, args.seed)
     wavs = np.asarray(decode(codec_vars, jnp.asarray(codes)))[:, :int(round(codes.shape[-1] / fr * sr))]
     own = [am.clip_metrics(w, sr, x) for w, x in zip(wavs, blue)]
@@ -187,6 +190,7 @@ def run(args) -> int:
   summary = dict(
       clips=len(blue),
       toward_red=float(np.mean(red > bl)),
+      toward_red_vs_empty_prompt=float(np.mean(red > np.asarray(results[""]["llr"]))),
       classified_red={p: float(np.mean(np.asarray(results[p]["llr"]) > 0)) for p in results},
       mean_llr={p: float(np.mean(results[p]["llr"])) for p in results},
       pitch_red={p: float(np.mean([c == "red" for c in results[p]["pitch_colour"]]))

@@ -59,9 +59,10 @@ def run(args) -> int:
 
   if sum(x is not None for x in (args.src, args.workdir, args.model)) > 1 or (
       args.prompt is not None and not (args.src or args.workdir)):
-    print("vmas generate: give one of --workdir RUN (a trained VMAS run), --model DIR (an "
-          "exported model), --from MUSICGEN [--prompt TEXT] (text-to-music, e.g. --from "
-          "facebook/musicgen-small), or none (the bundled demo model)", file=sys.stderr)
+    print("vmas generate: give one of --workdir RUN (a trained VMAS run; --prompt TEXT if it "
+          "was trained with text), --model DIR (an exported model), --from MUSICGEN "
+          "[--prompt TEXT] (text-to-music, e.g. --from facebook/musicgen-small), or none (the "
+          "bundled demo model)", file=sys.stderr)
     return 2
   sampling = {k: v for k, v in dict(guidance_scale=args.guidance, top_k=args.top_k,
                                      temperature=args.temperature,
@@ -78,6 +79,10 @@ def run(args) -> int:
     config = load_config(args.config, args.config_overrides) if args.config else None
     pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
     if args.prompt is not None:
+      if pipe.text is None:
+        print(f"vmas generate: {args.workdir} was trained without text (config.text.enabled "
+              "is off): it takes no --prompt", file=sys.stderr)
+        return 2
       sampling["prompt"] = args.prompt
   else:
     try:
