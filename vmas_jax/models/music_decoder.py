@@ -374,7 +374,7 @@ def init_variables(module: MusicDecoder, seed: int = 0, norm_noise: float = 0.0)
     name = getattr(path[-1], "key", "")
     if name in ("scale", "bias"):
       base = 1.0 if name == "scale" else 0.0
-      return (base + norm_noise * rs.randn(*leaf.shape)).astype(leaf.dtype)
-    return (rs.randn(*leaf.shape) * 0.02).astype(leaf.dtype)
+      return np.asarray(base + norm_noise * rs.randn(*leaf.shape), leaf.dtype)
+    return np.asarray(rs.randn(*leaf.shape) * 0.02, leaf.dtype)  # (scalars: the video gates)
 
   return jax.tree_util.tree_map_with_path(make, shapes)
