@@ -156,7 +156,7 @@ def test_prepare_a_folder_of_music_files_and_train_on_it(media, tmp_path):
   with pytest.raises(ValueError, match="no usable video"):
     _prepare(media / "music", tmp_path / "paired", "paired")
   # a tiny music-only run learns
-  c.update(dict(total_steps=30, checkpoint_every=30, log_every=5, eval_every=0,
+  c.update(dict(total_steps=16, checkpoint_every=16, log_every=4, eval_every=0,
                 tensorboard=False))
   c.data.update(dict(clip_seconds=0.5, curve_jitter_frames=2, curve_event_drop=0.2))
   c.optim.learning_rate = 3e-3

@@ -22,6 +22,9 @@ from vmas_jax.models.codec import PRESETS, EncodecModel
 from vmas_jax.models.codec_init import init_codec
 from vmas_jax.models.frame_features import BACKBONES
 from vmas_jax.models.music_decoder import DecoderConfig
+from vmas_jax.models.text.t5 import T5Config
+from vmas_jax.models.text.tokenizer import load_tokenizer
+from vmas_jax.models.text_video import TextConditioner
 from vmas_jax.models.video_encoder import TemporalVideoEncoder
 from vmas_jax.models.vision import CLIPVision, Hiera, tiny_vit
 from vmas_jax.models.vmas import VMAS
@@ -72,10 +75,25 @@ def video_encoder(video_cfg, out_dim: int, embed_dim: int) -> TemporalVideoEncod
       attention_impl=video_cfg.get("attention_impl", "auto"))
 
 
+def text_config(text_cfg) -> T5Config:
+  """`config.text` -> the T5 encoder's config (from `hf_path`'s config.json when set)."""
+  if text_cfg.get("hf_path"):
+    return T5Config.from_hf_config(load_hf_config(resolve_hf_dir(text_cfg.hf_path)),
+                                   dtype=text_cfg.dtype)
+  return T5Config(**{f: text_cfg[f] for f in (
+      "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_heads", "feed_forward_proj",
+      "dtype")})
+
+
 def build_model(config) -> VMAS:
   """The VMAS module of a whole config tree (random-init shapes; weights: `load_pretrained`)."""
-  dec = DecoderConfig.from_config(config.decoder)
+  text = config.get("text")
+  with_text = text is not None and bool(text.enabled)
+  dec = DecoderConfig.from_config(config.decoder, video_gate=with_text)
   return VMAS(decoder_config=dec,
+              text_conditioner=TextConditioner(text_config(text), dec.d_model) if with_text
+              else None,
+              text_dropout=float(text.cond_dropout) if with_text else 0.0,
               video_encoder=video_encoder(config.video, out_dim=dec.d_model,
                                           embed_dim=config.model.contrastive_dim),
               contrastive_dim=config.model.contrastive_dim,
@@ -115,3 +133,15 @@ def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:
       raise ValueError(f"codec.{key}={codec_cfg[key]} but the codec model has {key}={value}")
   return module, variables
 
+
+def text_tokenizer(text_cfg):
+  """The tokenizer of a `config.text` section: "byt5" (UTF-8 bytes, no files), else the
+  directory or hub id in `tokenizer` or, when that is empty, `hf_path`'s."""
+  name = text_cfg.get("tokenizer") or ""
+  if name == "byt5":
+    from transformers import ByT5Tokenizer
+    return ByT5Tokenizer()
+  source = name or text_cfg.get("hf_path") or ""
+  if not source:
+    raise ValueError("config.text: set tokenizer (\"byt5\" or a directory) or hf_path")
+  return load_tokenizer(resolve_hf_dir(source))

@@ -68,6 +68,17 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       time_scale=8.0, temporal_dropout=0.0,  # time positions: sinusoid of seconds * time_scale
       max_seconds=3600.0, dtype="bfloat16", attention_impl="auto"))
 
+  # -- text prompts beside the video (DESIGN §2.5; vmas_jax.models.text_video), off by default.
+  # hf_path: a full `musicgen` or a T5 directory / hub id (its T5 config, weights and
+  # tokenizer); empty: a random T5 of the sizes below and `tokenizer` ("byt5": bytes, no
+  # files; or a tokenizer directory).  max_tokens: captions are padded / truncated to it.
+  # cond_dropout: probability of dropping the text in training (decoder.cond_dropout drops
+  # the video, independently).
+  c.text = ml_collections.ConfigDict(dict(
+      enabled=False, hf_path="", tokenizer="byt5", max_tokens=16, cond_dropout=0.1,
+      vocab_size=384, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+      feed_forward_proj="relu", dtype="float32"))
+
   # -- the VMAS heads and objective weights (DESIGN §2.4)
   c.model = ml_collections.ConfigDict(dict(
       contrastive_dim=512, temperature_init=0.07, beat_conditioning=True))
@@ -108,6 +119,8 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # -- generation
   c.sampling = ml_collections.ConfigDict(dict(
       top_k=250, top_p=0.0, temperature=1.0, guidance_scale=3.0,
+      # text + video models: guidance weight of the text and of the video (sample.py)
+      guidance_text=3.0, guidance_video=3.0,
       window_seconds=10.0, overlap_seconds=2.0, best_of=1))
   return c
 

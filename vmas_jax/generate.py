@@ -84,9 +84,15 @@ class MusicVideoPipeline:
     self._decode_audio = jitted_codec(self.codec.config, self.codec.dtype)[1]
     self.settings = clips.clip_settings(config)
     k = self.model.decoder_config.num_codebooks
+    # text + video runs (config.text.enabled): prompts become text_ids / text_mask
+    text = config.get("text")
+    self.text = text if text is not None and text.enabled else None
+    if self.text is not None:
+      from vmas_jax.build import text_tokenizer
+      self.tokenizer = text_tokenizer(self.text)
     # One compilation per input shape for the video side and the reranking forward pass.
-    self._encode_video = jax.jit(lambda p, v, t, m, c: self.model.apply(
-        {"params": p}, v, t, m, c, c.shape[1] + k, method="encode_video"))
+    self._encode_video = jax.jit(lambda p, v, t, m, c, text: self.model.apply(
+        {"params": p}, v, t, m, c, c.shape[1] + k, method="encode_video", **text))
     self._embeddings = jax.jit(lambda p, batch: self.model.apply({"params": p}, batch))
 
   @classmethod
@@ -111,16 +117,26 @@ class MusicVideoPipeline:
     c = clip_conditioning(path, start, seconds, self.settings)
     return c.video, c.times, c.mask, c.video_beat
 
-  def _condition(self, video, times, mask, curve):
-    return self._encode_video(self.params, video[None], times[None], mask[None], curve[None])
+  def _text_inputs(self, prompt: str) -> dict:
+    """{text_ids, text_mask [1, L]} of the prompt for a text + video run, else {}."""
+    if self.text is None:
+      return {}
+    from vmas_jax.models.text.tokenizer import tokenize_fixed
+    ids, mask = tokenize_fixed(self.tokenizer, [prompt], int(self.text.max_tokens))
+    return {"text_ids": ids, "text_mask": mask}
 
-  def _similarity(self, video, times, mask, curve, codes):
+  def _condition(self, video, times, mask, curve, text):
+    return self._encode_video(self.params, video[None], times[None], mask[None], curve[None],
+                              text)
+
+  def _similarity(self, video, times, mask, curve, codes, text):
     """Cosine similarity of each candidate's music embedding with the video's: [N]."""
     n = codes.shape[0]
     tile = lambda x: jnp.broadcast_to(jnp.asarray(x)[None], (n,) + x.shape)
     key = "features" if self.settings["frames_format"] == "features" else "frames"
     batch = {"codes": jnp.asarray(codes), key: tile(video), "frame_times": tile(times),
-             "frame_mask": tile(mask), "video_beat": tile(curve)}
+             "frame_mask": tile(mask), "video_beat": tile(curve),
+             **{k: tile(v[0]) for k, v in text.items()}}
     out = self._embeddings(self.params, batch)
     return np.asarray(jnp.sum(out["music_embed"] * out["video_embed"], -1))
 
@@ -128,7 +144,10 @@ class MusicVideoPipeline:
 
   def generate(self, path, *, seconds: float | None = None, seed: int = 0,
                best_of: int | None = None, **sampling) -> Result:
-    """Music for the video at `path` (its first `seconds`, default all of it), in memory."""
+    """Music for the video at `path` (its first `seconds`, default all of it), in memory.
+
+    sampling: fields of `config.sampling`, and for a text + video run `prompt` (default "").
+    """
     parts = []
     result = self._stream(path, parts.append, seconds=seconds, seed=seed, best_of=best_of,
                           **sampling)
@@ -162,6 +181,15 @@ class MusicVideoPipeline:
     from tqdm.auto import tqdm
     sc = dict(self.config.sampling.to_dict(), **sampling)
     best_of = int(best_of or sc["best_of"])
+    text = self._text_inputs(str(sc.get("prompt") or ""))
+    if text:  # text + video: each condition its own guidance weight (sample.py)
+      guidance = dict(guidance_scale=float(sc.get("guidance_text", sc["guidance_scale"])),
+                      guidance_video=float(sc.get("guidance_video", sc["guidance_scale"])))
+    elif sc.get("prompt"):
+      raise ValueError("this run was trained without text (config.text.enabled is off): "
+                       "it takes no prompt")
+    else:
+      guidance = dict(guidance_scale=float(sc["guidance_scale"]))
     s = self.settings
     fr = s["frame_rate"]
     plan, window, total, total_frames = self._plan(path, seconds, float(sc["overlap_seconds"]))
@@ -184,7 +212,7 @@ class MusicVideoPipeline:
                             leave=False):
       first = int(round(start * fr))
       video, times, mask, curve = self._window_inputs(path, start, window)
-      cond = self._condition(video, times, mask, curve)
+      cond = self._condition(video, times, mask, curve, text)
       n_frames = curve.shape[0]
       prompt = None
       if done:
@@ -195,10 +223,11 @@ class MusicVideoPipeline:
       cand = sample.generate(
           dec_module, self.params["decoder"], tile(cond["memory"]), tile(cond["memory_mask"]),
           n_frames, key, top_k=int(sc["top_k"]), top_p=float(sc["top_p"]),
-          temperature=float(sc["temperature"]), guidance_scale=float(sc["guidance_scale"]),
-          prompt_codes=prompt, input_offsets=tile(cond["offsets"]))
+          temperature=float(sc["temperature"]), prompt_codes=prompt,
+          input_offsets=tile(cond["offsets"]), video_mask=tile(cond.get("video_mask")),
+          **guidance)
       cand = np.asarray(cand)
-      pick, score = self._pick(cand, video, times, mask, curve)
+      pick, score = self._pick(cand, video, times, mask, curve, text)
       prev = cand[pick]
       new = prev[:, done - first:][:, :total_frames - done]
       kept.append(new)
@@ -210,12 +239,12 @@ class MusicVideoPipeline:
     return Result(sample_rate=s["sample_rate"], codes=np.concatenate(kept, axis=1),
                   windows=windows)
 
-  def _pick(self, cand, video, times, mask, curve):
+  def _pick(self, cand, video, times, mask, curve, text):
     """Index of the best of N candidates [N, K, F] and its scores."""
     if cand.shape[0] == 1:
       return 0, {}
     s = self.settings
-    sims = self._similarity(video, times, mask, curve, cand)
+    sims = self._similarity(video, times, mask, curve, cand, text)
     vbeats = beats.beat_times(curve, s["frame_rate"])
     wavs = np.asarray(self._decode_audio(self.codec_vars, jnp.asarray(cand)))
     bas = np.array([beat_alignment(beats.music_beat_curve(w, s["sample_rate"], cand.shape[-1],

@@ -4,7 +4,13 @@ Parts, each when the config names it:
   video.backbone_path  frame backbone (HF CLIP / Hiera) -> params["video_encoder"]["backbone"]
   decoder.hf_path      MusicGen decoder -> params["decoder"]: a `musicgen_decoder` or full
                        `musicgen` HF directory or hub id, or an audiocraft LM state dict file
+  text.hf_path         T5 text encoder (+ `enc_to_dec_proj`) -> params["text_conditioner"]: a
+                       full `musicgen` or a `t5` HF directory or hub id
 (The codec, `codec.hf_path`, is not part of the trained params: `build.make_codec`.)
+
+With text on (`config.text.enabled`), the video memory projection is left as initialised: the
+decoder's zero-init video gate already makes step 0 exactly text-conditional MusicGen, and a
+zero projection behind a zero gate would get no gradient.
 
 With a MusicGen decoder, every path VMAS adds starts at zero, so the model at step 0 is
 MusicGen unconditional: the video memory projection's kernel is zero and its bias is MusicGen's
@@ -154,9 +160,18 @@ def load_pretrained(params: dict, config, shardings: dict) -> dict:
                                       shardings["video_encoder"]["backbone"], variables["params"],
                                       f"video.backbone_path={video.backbone_path}")
     params["video_encoder"] = encoder
+  text = config.get("text")
+  if text is not None and text.enabled and text.get("hf_path"):
+    params["text_conditioner"] = _place_tree(params["text_conditioner"],
+                                             shardings["text_conditioner"],
+                                             _text_weights(text.hf_path),
+                                             f"text.hf_path={text.hf_path}")
   if config.decoder.get("hf_path"):
     params["decoder"], null = load_decoder(params["decoder"], shardings["decoder"],
                                            config.decoder.hf_path, config.decoder)
+    if text is not None and text.enabled:
+      params["beat_embed"] = _zeros(params["beat_embed"], shardings["beat_embed"])
+      return params
     # VMAS's own paths into the decoder start at zero (MusicGen unconditional at step 0).
     encoder = dict(params["video_encoder"])
     proj, sh = encoder["out_proj"], shardings["video_encoder"]["out_proj"]
@@ -166,7 +181,20 @@ def load_pretrained(params: dict, config, shardings: dict) -> dict:
         "bias": place(proj["bias"].shape, proj["bias"].dtype, sh["bias"],
                       [(None, lambda: null)], "out_proj")}
     params["video_encoder"] = encoder
-    params["beat_embed"] = jax.tree.map(
-        lambda x, s: place(x.shape, x.dtype, s, [(None, lambda: np.zeros(x.shape))], "beat_embed"),
-        params["beat_embed"], shardings["beat_embed"])
+    params["beat_embed"] = _zeros(params["beat_embed"], shardings["beat_embed"])
   return params
+
+
+def _zeros(tree, shardings):
+  return jax.tree.map(
+      lambda x, s: place(x.shape, x.dtype, s, [(None, lambda: np.zeros(x.shape))], "zeros"),
+      tree, shardings)
+
+
+def _text_weights(path) -> dict:
+  """`TextConditioner` params of a full MusicGen (T5 + enc_to_dec_proj) or a T5 directory."""
+  _, variables = from_hf(path)
+  params = variables["params"]
+  if "text_encoder" not in params:  # a T5 encoder alone
+    return {"text_encoder": params}
+  return {k: params[k] for k in ("text_encoder", "enc_to_dec_proj") if k in params}

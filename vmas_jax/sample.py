@@ -7,6 +7,13 @@ with a static-shape KV cache.  The delay pattern lives in a grid of "forced" tok
 `where(forced == -1, sampled, forced)`.  With classifier-free guidance the conditional and
 unconditional (null memory) rows share one batch of 2B rows; the guided logits are
 `uncond + (cond - uncond) * guidance_scale`, as HF MusicGen.
+
+A text + video memory (`video_mask`, DESIGN §2.5) is guided with two weights, from three rows
+(multi-condition guidance in the InstructPix2Pix form, text first):
+  logits = uncond + g_text * (text - uncond) + g_video * (text_video - text)
+where `text` drops the video tokens (null memory, no beat offsets) and `uncond` drops both.
+g_text = g_video = g is ordinary guidance by g (two rows suffice); 1 / 1 is the plain
+conditional row.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cac
 class DecodeState:
   pos: jax.Array       # [] int32: next delayed position to write
   tokens: jax.Array    # [B, K, T] int32: delayed tokens so far (-1 = not yet sampled)
-  logits: jax.Array    # [R, K, V] fp32: logits for position `pos` (R = B, or 2B with CFG)
+  logits: jax.Array    # [R, K, V] fp32: logits for position `pos` (R = B, 2B or 3B rows)
   cache: dict          # KV cache pytree (see music_decoder.empty_cache)
 
 
@@ -129,8 +136,32 @@ def _unstack(params, num_layers):
   return out
 
 
+def _guidance_rows(memory_mask, video_mask, b: int, rows: int):
+  """(drop [rows*B] or [rows*B, M], memory mask [rows*B, M]) of the guidance rows after the
+  B conditional ones: 2 rows add the unconditional; 3 add text-only, then unconditional."""
+  full = jnp.ones_like(memory_mask)
+  if rows == 2:
+    return (jnp.concatenate([jnp.zeros((b,), bool), jnp.ones((b,), bool)]),
+            jnp.concatenate([memory_mask, full]))
+  none = jnp.zeros_like(memory_mask)
+  return (jnp.concatenate([none, video_mask, full]),
+          jnp.concatenate([memory_mask, memory_mask | video_mask, full]))
+
+
+def guide(logits, b: int, rows: int, guidance):
+  """Guided logits [B, ...] from the rows' logits [rows*B, ...]; guidance [2] = (g_text or
+  the one scale, g_video)."""
+  if rows == 1:
+    return logits
+  if rows == 2:
+    cond, uncond = logits[:b], logits[b:]
+    return uncond + (cond - uncond) * guidance[0]
+  both, text, uncond = logits[:b], logits[b:2 * b], logits[2 * b:]
+  return uncond + guidance[0] * (text - uncond) + guidance[1] * (both - text)
+
+
 @functools.lru_cache(maxsize=32)
-def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: bool, use_cfg: bool):
+def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: bool, rows: int):
 
   # Decoding runs the layers unrolled: a scanned stack would dynamic-slice (copy) every
   # layer's weights out of the stacked arrays at each step; static slices are taken once.
@@ -140,7 +171,8 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
   module = MusicDecoder(dataclasses.replace(config, scan_layers=False, remat_policy="none",
                                             attention_impl=impl))
 
-  def run(variables, memory, memory_mask, rng, temperature, top_p, guidance, prompt, offsets):
+  def run(variables, memory, memory_mask, video_mask, rng, temperature, top_p, guidance, prompt,
+          offsets):
     params = variables["params"]
     if "layers" in params:  # scan layout: slicing copies every weight once per call
       params = _unstack(params, config.num_layers)
@@ -152,17 +184,15 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
     t = num_frames + k
     n_prompt = 0 if prompt is None else prompt.shape[-1]
     forced = _forced_grid(b, k, num_frames, config.special_token, prompt)
-    rows = 2 if use_cfg else 1
-    tile = lambda x: jnp.concatenate([x] * rows, axis=0)
+    tile = lambda x: None if x is None else jnp.concatenate([x] * rows, axis=0)
     drop = None
     mask = jnp.ones(memory.shape[:2], bool) if memory_mask is None else memory_mask
-    if use_cfg:
-      drop = jnp.concatenate([jnp.zeros((b,), bool), jnp.ones((b,), bool)])
-      mask = jnp.concatenate([mask, jnp.ones_like(mask)])
-    if offsets is not None and use_cfg:
-      # the unconditional rows get no beat conditioning either, as condition dropout trains them
-      offsets = jnp.concatenate([offsets, jnp.zeros_like(offsets)], axis=0)
-    cache = empty_cache(config, rows * b, t, mask)
+    if rows > 1:
+      drop, mask = _guidance_rows(mask, video_mask, b, rows)
+    if offsets is not None and rows > 1:
+      # rows without the video get no beat conditioning either, as condition dropout trains them
+      offsets = jnp.concatenate([offsets] + [jnp.zeros_like(offsets)] * (rows - 1), axis=0)
+    cache = empty_cache(config, rows * b, t, mask, video_mask=tile(video_mask))
     # per-layer buffers: attention then reads each layer's K/V without slicing (copying) it
     layer_zeros = [jnp.zeros(cache["k"].shape[1:], cache["k"].dtype)] * config.num_layers
     cache = dict(cache, k=layer_zeros, v=layer_zeros)
@@ -178,10 +208,7 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
     uniforms = jax.random.uniform(rng, (t, b, k))
 
     def body(s: DecodeState) -> DecodeState:
-      lg = s.logits
-      if use_cfg:
-        cond, uncond = lg[:b], lg[b:]
-        lg = uncond + (cond - uncond) * guidance
+      lg = guide(s.logits, b, rows, guidance)
       u = jax.lax.dynamic_index_in_dim(uniforms, s.pos, keepdims=False)
       sampled = sample_logits(lg, u, top_k=top_k, top_p=top_p if use_top_p else None,
                               temperature=temperature)
@@ -209,7 +236,8 @@ def _cpu_options():
 
 def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int, rng, *,
              top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
-             guidance_scale: float = 1.0, prompt_codes=None, input_offsets=None):
+             guidance_scale: float = 1.0, prompt_codes=None, input_offsets=None,
+             video_mask=None, guidance_video: float | None = None):
   """Sample codes [B, K, num_frames] int32 conditioned on memory [B, M, D].
 
   params: the decoder's variables (`{"params": ...}`) or its params, in the scan layout
@@ -221,6 +249,9 @@ def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int,
   are continued from and returned unchanged as the first P frames.  input_offsets
   [B, num_frames + K, D] are added to the input embeddings at each delayed position of the
   conditional rows (the unconditional guidance rows get none).
+  video_mask [B, M] bool: the memory holds text and video tokens side by side (a decoder
+  with `video_gate`); guidance_scale then weighs the text and guidance_video (default: the
+  same) the video, as the module docstring says.
   The result depends only on the inputs and `rng`.
   """
   cfg = module.config
@@ -246,6 +277,18 @@ def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int,
       raise ValueError(f"input_offsets must be {list(want)}, got {input_offsets.shape}")
   if memory_mask is not None:
     memory_mask = jnp.asarray(memory_mask, bool)
-  run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, guidance_scale > 1.0)
-  return run(variables, memory, memory_mask, rng, jnp.float32(temperature), jnp.float32(top_p),
-             jnp.float32(guidance_scale), prompt_codes, input_offsets)
+  g_video = guidance_scale if guidance_video is None else guidance_video
+  rows = 2 if guidance_scale > 1.0 else 1
+  if video_mask is not None:
+    video_mask = jnp.asarray(video_mask, bool)
+    if video_mask.shape != memory.shape[:2]:
+      raise ValueError(f"video_mask must be {list(memory.shape[:2])}, got {video_mask.shape}")
+    if memory_mask is None:
+      memory_mask = jnp.ones(memory.shape[:2], bool)
+    rows = 1 if guidance_scale == g_video == 1.0 else 2 if guidance_scale == g_video else 3
+  elif guidance_video is not None:
+    raise ValueError("guidance_video needs a text + video memory (video_mask)")
+  run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, rows)
+  return run(variables, memory, memory_mask, video_mask, rng, jnp.float32(temperature),
+             jnp.float32(top_p), jnp.asarray([guidance_scale, g_video], jnp.float32),
+             prompt_codes, input_offsets)

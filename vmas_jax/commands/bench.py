@@ -19,6 +19,7 @@ BENCHMARKS = {
     "memory": "peak memory of generating music for a long video",
     "alignment": "train on aligned synthetic videos, measure how the music follows held-out ones",
     "music-only": "train on synthetic music alone, measure how the music follows flash videos",
+    "text-video": "train text + video on captioned synthetic videos, steer the note by prompt",
 }
 
 

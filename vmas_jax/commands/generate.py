@@ -1,6 +1,8 @@
 """`vmas generate VIDEO_OR_DIR [...] --out DIR [--workdir RUN | --from MUSICGEN --prompt TEXT]`.
 
-Music for videos: from a trained VMAS run (`--workdir`), from MusicGen text-to-music fitted to
+Music for videos: from a trained VMAS run (`--workdir`; a run trained with text, `config.text.enabled`, takes
+`--prompt TEXT` too, weighed against the video by `--guidance-text` / `--guidance-video`),
+from MusicGen text-to-music fitted to
 each video (`--from DIR_OR_HUB_ID --prompt TEXT`, `vmas_jax.text_music_video`; no VMAS run
 needed; `--config.sampling.FIELD=V` sets its sampling, e.g. window_seconds), or, with neither,
 from the bundled demo model.
@@ -24,7 +26,8 @@ def add_arguments(parser):
   parser.add_argument("--from", dest="src", default=None,
                       help="instead of --workdir: a full MusicGen directory or hub id "
                       "(e.g. facebook/musicgen-small) for text-to-music fitted to the video")
-  parser.add_argument("--prompt", default=None, help="text prompt (with --from)")
+  parser.add_argument("--prompt", default=None,
+                      help="text prompt (with --from, or a run trained with text)")
   parser.add_argument("--model", default=None,
                       help="an exported model folder (vmas_jax.exported_model; default: the "
                       "bundled demo model)")
@@ -39,6 +42,11 @@ def add_arguments(parser):
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--best-of", type=int, default=None)
   parser.add_argument("--guidance", type=float, default=None)
+  parser.add_argument("--guidance-text", type=float, default=None,
+                      help="text + video runs: guidance weight of the prompt (--from: the "
+                      "guidance scale)")
+  parser.add_argument("--guidance-video", type=float, default=None,
+                      help="text + video runs: guidance weight of the video")
   parser.add_argument("--top-k", type=int, default=None)
   parser.add_argument("--temperature", type=float, default=None)
 
@@ -50,19 +58,32 @@ def run(args) -> int:
   from vmas_jax.generate import MusicVideoPipeline
 
   if sum(x is not None for x in (args.src, args.workdir, args.model)) > 1 or (
-      args.prompt is not None and not args.src):
-    print("vmas generate: give one of --workdir RUN (a trained VMAS run), --model DIR (an "
-          "exported model), --from MUSICGEN [--prompt TEXT] (text-to-music, e.g. --from "
-          "facebook/musicgen-small), or none (the bundled demo model)", file=sys.stderr)
+      args.prompt is not None and not (args.src or args.workdir)):
+    print("vmas generate: give one of --workdir RUN (a trained VMAS run; --prompt TEXT if it "
+          "was trained with text), --model DIR (an exported model), --from MUSICGEN "
+          "[--prompt TEXT] (text-to-music, e.g. --from facebook/musicgen-small), or none (the "
+          "bundled demo model)", file=sys.stderr)
     return 2
   sampling = {k: v for k, v in dict(guidance_scale=args.guidance, top_k=args.top_k,
-                                     temperature=args.temperature).items() if v is not None}
+                                     temperature=args.temperature,
+                                     guidance_text=args.guidance_text,
+                                     guidance_video=args.guidance_video).items()
+              if v is not None}
   if args.src:
+    if "guidance_text" in sampling:
+      sampling["guidance_scale"] = sampling.pop("guidance_text")
+    sampling.pop("guidance_video", None)
     pipe = _text_pipeline(args.src, args.config_overrides)
     sampling["prompt"] = args.prompt or ""
   elif args.workdir:
     config = load_config(args.config, args.config_overrides) if args.config else None
     pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
+    if args.prompt is not None:
+      if pipe.text is None:
+        print(f"vmas generate: {args.workdir} was trained without text (config.text.enabled "
+              "is off): it takes no --prompt", file=sys.stderr)
+        return 2
+      sampling["prompt"] = args.prompt
   else:
     try:
       pipe = MusicVideoPipeline.from_pretrained(args.model)

@@ -77,9 +77,24 @@ class DecodeBatch(grain.transforms.Map):
   masked.  JPEGs are decoded straight into the batch array: at the small config's shapes a
   batch is ~385 MB of pixels, so every avoided copy counts."""
 
-  def __init__(self, num_frames: int, fps: float, image_size: int, with_ids: bool = False):
+  def __init__(self, num_frames: int, fps: float, image_size: int, with_ids: bool = False,
+               text: dict | None = None):
     self.num_frames, self.fps, self.with_ids = num_frames, fps, with_ids
     self.image_size = image_size  # frames' size when no clip of a batch has any (music-only)
+    self.text = text  # the config's `text` section (text_ids / text_mask) or None
+    self._tokenizer = None
+
+  def _text(self, records) -> dict:
+    """Captions -> text_ids, text_mask int32 [B, text.max_tokens] ("" when none stored)."""
+    from vmas_jax.build import text_tokenizer
+    from vmas_jax.models.text.tokenizer import tokenize_fixed
+    if self._tokenizer is None:  # built lazily: once per worker process
+      import ml_collections
+      self._tokenizer = text_tokenizer(ml_collections.ConfigDict(self.text))
+    captions = [r.get("caption", b"") for r in records]
+    captions = [c.decode() if isinstance(c, bytes) else str(c) for c in captions]
+    ids, mask = tokenize_fixed(self._tokenizer, captions, int(self.text["max_tokens"]))
+    return {"text_ids": ids, "text_mask": mask}
 
   def map(self, records):
     from PIL import Image
@@ -115,6 +130,8 @@ class DecodeBatch(grain.transforms.Map):
                       .astype(np.float32),
         "has_video": np.array([r.get("has_video", True) for r in records], bool),
     }
+    if self.text is not None:
+      out.update(self._text(records))
     if self.with_ids:  # bytes: for evaluation and tests, not for the device
       out["id"] = np.array([r["id"] for r in records], dtype=object)
     return out
@@ -157,8 +174,10 @@ def make_dataset(config, *, split: str = "train", process_index: int | None = No
                                                float(d.curve_event_drop), rate),
                      seed=int(d.shuffle_seed) + 2)
   ds = ds.batch(d.global_batch_size // process_count, drop_remainder=repeat, batch_fn=list)
+  text = config.get("text")
+  text = text.to_dict() if text is not None and text.enabled else None
   return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, int(config.video.image_size),
-                            with_ids))
+                            with_ids, text))
 
 
 def make_train_iterator(config, *, process_index: int | None = None,

@@ -1,7 +1,8 @@
 """The TFDS dataset of VMAS training clips, written as ArrayRecord shards.
 
 `build_dataset(inputs, data_dir, config)` lists the source videos (a folder, searched
-recursively, or a CSV manifest with a `path` column), turns each into clips with
+recursively, or a CSV manifest with a `path` column and optionally a `caption` (or `tags`)
+column: the clip's text prompt, stored with each of its clips, "" when absent), turns each into clips with
 `clips.video_clips` -- in plain Python or as an Apache Beam pipeline when `beam_runner` is
 given -- and writes `DATA_DIR/vmas_clips/1.0.0/*.array_record-*` plus
 `DATA_DIR/prepare_report.json` = {"ok": [paths], "skipped": [{"path", "reason"}], ...}.
@@ -41,7 +42,7 @@ def list_inputs(spec, include=None) -> list[tuple[str, str]]:
   CSV location (for remote objects: the object name without scheme and bucket), so it stays
   the same when the data moves."""
   if str(spec).lower().endswith(".csv"):
-    return _manifest(str(spec))
+    return [(path, key) for path, key, _ in _manifest(str(spec))]
   folder = Path(spec)
   if not folder.is_dir():
     raise FileNotFoundError(f"{spec}: not a folder or a .csv manifest")
@@ -49,7 +50,14 @@ def list_inputs(spec, include=None) -> list[tuple[str, str]]:
   return sorted({(str(p.absolute()), _split_key(p, folder)) for p in files})
 
 
-def _manifest(spec: str) -> list[tuple[str, str]]:
+def captions(spec) -> dict[str, str]:
+  """path -> caption: a CSV manifest's `caption` (else `tags`) column; {} for a folder."""
+  if not str(spec).lower().endswith(".csv"):
+    return {}
+  return {path: caption for path, _, caption in _manifest(str(spec))}
+
+
+def _manifest(spec: str) -> list[tuple[str, str, str]]:
   remote = "://" in spec
   manifest = epath.Path(spec) if remote else Path(spec)
   if not manifest.is_file():
@@ -57,19 +65,22 @@ def _manifest(spec: str) -> list[tuple[str, str]]:
   reader = csv.DictReader(io.StringIO(manifest.read_text()))
   if "path" not in (reader.fieldnames or []):
     raise ValueError(f"{spec}: CSV manifest has no `path` column")
-  out = set()
+  column = next((c for c in ("caption", "tags") if c in reader.fieldnames), None)
+  out = {}
   for row in reader:
     r = (row["path"] or "").strip()
     if not r:
       continue
+    caption = (row[column] or "").strip() if column else ""
     if "://" in r:  # an object URL: workers copy it locally to decode it
-      out.add((r, r.split("://", 1)[1].partition("/")[2]))
+      entry = (r, r.split("://", 1)[1].partition("/")[2])
     elif remote:
-      out.add((str(manifest.parent / r), r))
+      entry = (str(manifest.parent / r), r)
     else:
       p = Path(r) if Path(r).is_absolute() else manifest.parent / r
-      out.add((str(p.absolute()), _split_key(p, manifest.parent)))
-  return sorted(out)
+      entry = (str(p.absolute()), _split_key(p, manifest.parent))
+    out.setdefault(entry, caption)  # a path listed twice keeps its first caption
+  return sorted((path, key, caption) for (path, key), caption in out.items())
 
 
 def _split_key(path: Path, root: Path) -> str:
@@ -85,11 +96,13 @@ def _record(log_dir: str, path: str, split: str, reason: str | None, num_clips: 
   (epath.Path(log_dir) / name).write_text(json.dumps(entry))
 
 
-def process_source(path: str, split: str, settings: dict, log_dir: str):
-  """All (key, example) of `path`; records the outcome under `log_dir`. Never raises: one
-  bad file never stops a build."""
+def process_source(item: tuple[str, str], split: str, settings: dict, log_dir: str):
+  """All (key, example) of `item` = (path, caption); records the outcome under `log_dir`.
+  Never raises: one bad file never stops a build."""
+  path, caption = item
   try:
-    examples = clips.video_clips(path, settings)
+    examples = [(key, dict(ex, caption=caption))
+                for key, ex in clips.video_clips(path, settings)]
   except clips.MediaError as e:
     _record(log_dir, path, split, e.reason, 0)
     return []
@@ -112,7 +125,7 @@ class VmasClips(tfds.core.GeneratorBasedBuilder):
 
   def __init__(self, *, files: dict | None = None, settings: dict | None = None,
                log_dir: str = "", beam: bool = False, progress: bool = True, **kwargs):
-    self._files = files or {}  # split -> [paths]
+    self._files = files or {}  # split -> [(path, caption)]
     self._log_dir = log_dir
     self._settings = settings
     self._beam = beam
@@ -128,7 +141,8 @@ class VmasClips(tfds.core.GeneratorBasedBuilder):
         codes=tfds.features.Tensor(shape=(s["num_codebooks"], None), dtype=np.int16),
         music_beat=tfds.features.Tensor(shape=(None,), dtype=np.float32),
         video_beat=tfds.features.Tensor(shape=(None,), dtype=np.float32),
-        has_video=tfds.features.Scalar(np.bool_))  # False: a music-only clip (no frames)
+        has_video=tfds.features.Scalar(np.bool_),  # False: a music-only clip (no frames)
+        caption=tfds.features.Text())
     if s["frames_format"] == "features":
       feats["features"] = tfds.features.Tensor(shape=(None, None, None), dtype=np.float16,
                                                 encoding="bytes")
@@ -155,9 +169,9 @@ class VmasClips(tfds.core.GeneratorBasedBuilder):
 
   def _generate_plain(self, fn, split):
     from tqdm.auto import tqdm
-    for path in tqdm(self._files[split], desc=f"prepare {split}", unit="video",
+    for item in tqdm(self._files[split], desc=f"prepare {split}", unit="video",
                      disable=not self._progress):
-      yield from fn(path)
+      yield from fn(item)
 
 
 def build_dataset(inputs, data_dir, config, *, beam_runner: str | None = None,
@@ -182,8 +196,9 @@ def build_dataset(inputs, data_dir, config, *, beam_runner: str | None = None,
     listed = sorted((str(Path(p).absolute()), Path(p).absolute().as_posix()) for p in inputs)
   settings = clips.clip_settings(config)
   files = {"validation": [], "train": []}  # validation first: it is the one likely empty
+  text = captions(inputs) if isinstance(inputs, (str, Path)) else {}
   for path, key in listed:
-    files[clips.split_of(key, settings["validation_fraction"])].append(path)
+    files[clips.split_of(key, settings["validation_fraction"])].append((path, text.get(path, "")))
   files = {k: v for k, v in files.items() if v}
   data_dir = epath.Path(data_dir)
   if "train" not in files:

@@ -14,7 +14,16 @@ The KV cache is a plain pytree (see `empty_cache`):
   heads before positions, so that attention reads them without a per-step transpose.
 With unrolled layers the four buffers may instead be lists of L per-layer arrays (the
 sampler's choice: a slice of a stacked buffer is a copy on XLA CPU).
-   "memory_mask": [B, M] bool}
+   "memory_mask": [B, M] bool,
+   "video_mask": [B, M] bool (only with `video_gate`)}
+
+Text + video (`video_gate`, DESIGN §2.5): the memory holds text and video tokens side by side;
+`video_mask` marks the video ones.  Each layer's cross-attention normalises the two groups
+separately (two softmaxes over the same projected keys/values) and adds the video part
+through `tanh(encoder_attn_gate)`, a per-layer scalar initialised to zero: a MusicGen decoder
+then starts out exactly text-conditional MusicGen, whatever the video tokens hold, and the
+gate's gradient (the video part's output) is nonzero from the first step.  One joint softmax
+could not do this: zero video tokens still take softmax mass from the text tokens.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ class DecoderConfig:
   scan_layers: bool = True
   remat_policy: str = "none"  # see `remat.POLICIES`
   attention_impl: str = "auto"  # einsum | xla | cudnn | auto (`layers.dot_product_attention`)
+  video_gate: bool = False  # text + video memory: gated video cross-attention (module doc)
 
   def __post_init__(self):
     if self.d_model % self.num_heads:
@@ -97,7 +107,7 @@ class DecoderBlock(nn.Module):
   config: DecoderConfig
 
   @nn.compact
-  def __call__(self, h, cache, memory, memory_mask, index, deterministic):
+  def __call__(self, h, cache, memory, memory_mask, index, deterministic, video_mask=None):
     cfg = self.config
     kw = dict(dtype=jnp.dtype(cfg.dtype), param_dtype=jnp.dtype(cfg.param_dtype))
     norm = lambda name: layers.LayerNorm(cfg.layer_norm_eps, name=name, **kw)
@@ -148,14 +158,31 @@ class DecoderBlock(nn.Module):
       ck_all, cv_all = cache["ck"], cache["cv"]
       ck, cv = read(ck_all), read(cv_all)
     cmask = None if memory_mask is None else memory_mask[:, None, None, :]
-    h = h + residual(ca.attend_out(ca.project_q(x), ck.astype(x.dtype), cv.astype(x.dtype), cmask,
-                                   kv_heads_first=cache is not None))
+    q, ck, cv = ca.project_q(x), ck.astype(x.dtype), cv.astype(x.dtype)
+    attend = lambda m: ca.attend_out(q, ck, cv, m, kv_heads_first=cache is not None)
+    if cfg.video_gate:
+      gate = self.param("encoder_attn_gate", nn.with_logical_partitioning(
+          nn.initializers.zeros_init(), ()), (), jnp.dtype(cfg.param_dtype))
+      out = attend(cmask) if video_mask is None else _gated_cross_attention(
+          attend, cmask, video_mask, gate)
+    else:
+      out = attend(cmask)
+    h = h + residual(out)
     # feed-forward
     x = norm("final_layer_norm")(h)
     h = h + residual(layers.MLP(cfg.ffn_dim, cfg.activation, use_bias=False, name="mlp", **kw)(x))
     h = nn.with_logical_constraint(h, ("batch", "length", "embed"))
     new_cache = None if cache is None else dict(k=k_all, v=v_all, ck=ck_all, cv=cv_all)
     return h, new_cache
+
+
+def _gated_cross_attention(attend, cmask, video_mask, gate):
+  """attend(text keys) + tanh(gate) * attend(video keys); cmask [B, 1, 1, M] | None, video_mask
+  [B, M].  Each group needs a valid key per row (a dropped group is null tokens, valid)."""
+  vm = video_mask[:, None, None, :]
+  base = True if cmask is None else cmask
+  text, video = attend(base & ~vm), attend(base & vm)
+  return text + jnp.tanh(gate).astype(video.dtype) * video
 
 
 def _block_class(cfg: DecoderConfig):
@@ -187,7 +214,7 @@ class MusicDecoder(nn.Module):
     block = _block_class(cfg)
     if cfg.scan_layers:
       stack = nn.scan(block, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
-                      in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
+                      in_axes=(0,) + (nn.broadcast,) * 5,
                       length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
       self.layers = stack(cfg, name="layers")
     else:
@@ -208,24 +235,25 @@ class MusicDecoder(nn.Module):
     return h.astype(jnp.dtype(cfg.dtype))
 
   def _condition(self, memory, memory_mask, drop_condition):
-    """Swap rows with drop_condition for the null memory (one token, broadcast over M)."""
+    """Swap the null memory in where drop_condition says: [B] whole rows, or [B, M] single
+    tokens (one condition of a text + video memory); dropped tokens are attended."""
     if memory.ndim != 3 or memory.shape[-1] != self.config.d_model:
       raise ValueError(f"memory must be [B, M, {self.config.d_model}], got {memory.shape}")
     memory = memory.astype(jnp.dtype(self.config.dtype))
     if drop_condition is None:
       return memory, memory_mask
-    drop = drop_condition[:, None, None]
-    memory = jnp.where(drop, self.null_memory.astype(memory.dtype)[None, None], memory)
+    drop = drop_condition[:, None] if drop_condition.ndim == 1 else drop_condition  # [B, 1|M]
+    memory = jnp.where(drop[..., None], self.null_memory.astype(memory.dtype)[None, None], memory)
     if memory_mask is not None:
-      memory_mask = memory_mask | drop_condition[:, None]
+      memory_mask = memory_mask | drop
     return memory, memory_mask
 
-  def _run_layers(self, h, cache, memory, memory_mask, index, deterministic):
+  def _run_layers(self, h, cache, memory, memory_mask, index, deterministic, video_mask=None):
     if self.config.scan_layers:
-      return self.layers(h, cache, memory, memory_mask, index, deterministic)
+      return self.layers(h, cache, memory, memory_mask, index, deterministic, video_mask)
     for i, layer in enumerate(self.layers):
       h, cache = layer(h, None if cache is None else dict(cache, layer=i), memory, memory_mask,
-                       index, deterministic)
+                       index, deterministic, video_mask)
     return h, cache
 
   def project_heads(self, h):
@@ -242,11 +270,12 @@ class MusicDecoder(nn.Module):
 
   def __call__(self, tokens, memory, memory_mask=None, *, input_offsets=None,
                drop_condition=None, deterministic=True, return_hidden=False,
-               compute_logits=True):
+               compute_logits=True, video_mask=None):
     """tokens [B, K, S] int, memory [B, M, D], memory_mask [B, M] bool (True = attend).
 
     input_offsets [B, S, D] are added to the input embeddings (beat conditioning);
-    drop_condition [B] bool replaces those rows' memory by the learned null memory.
+    drop_condition [B] bool replaces those rows' memory by the learned null memory ([B, M]:
+    those tokens); video_mask [B, M] bool marks the video tokens (`video_gate` only).
     Returns logits [B, K, S, V] fp32, and hidden [B, S, D] (after the final LN) when
     return_hidden; only hidden without compute_logits (a loss that applies `head_weights`
     itself, chunked, see `losses.ar_loss_from_hidden`).
@@ -255,7 +284,7 @@ class MusicDecoder(nn.Module):
     h = self._embed(tokens, 0, input_offsets)
     if self.config.dropout:
       h = nn.Dropout(self.config.dropout)(h, deterministic=deterministic)
-    h, _ = self._run_layers(h, None, memory, memory_mask, 0, deterministic)
+    h, _ = self._run_layers(h, None, memory, memory_mask, 0, deterministic, video_mask)
     h = self.layer_norm(h)
     if not compute_logits:
       return h
@@ -275,6 +304,7 @@ class MusicDecoder(nn.Module):
     """
     cfg = self.config
     mask = cache["memory_mask"]
+    video_mask = cache.get("video_mask")
     layer_cache = {n: cache[n] for n in ("k", "v", "ck", "cv") if n in cache}
     if "ck" not in cache:
       if memory is None:
@@ -288,22 +318,26 @@ class MusicDecoder(nn.Module):
     elif memory is not None:
       raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
     h = self._embed(tokens, index, input_offsets)
-    h, layer_cache = self._run_layers(h, layer_cache, memory, mask, index, True)
+    h, layer_cache = self._run_layers(h, layer_cache, memory, mask, index, True, video_mask)
     logits = self.project_heads(self.layer_norm(h))
-    return logits, dict(layer_cache, memory_mask=mask)
+    extra = {} if video_mask is None else {"video_mask": video_mask}
+    return logits, dict(layer_cache, memory_mask=mask, **extra)
 
 
 def empty_cache(config: DecoderConfig, batch: int, max_length: int, memory_mask,
-                dtype=None) -> dict:
+                dtype=None, video_mask=None) -> dict:
   """A self-attention cache of `max_length` positions for `decode`'s prefill call.
 
   memory_mask [B, M] bool is stored alongside (rows whose condition is dropped should have
-  it all True).
+  it all True), and video_mask [B, M] bool when given (`video_gate`).
   """
   dtype = jnp.dtype(config.dtype if dtype is None else dtype)
   shape = (config.num_layers, batch, config.num_heads, max_length, config.head_dim)
-  return dict(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
-              memory_mask=jnp.asarray(memory_mask, bool))
+  cache = dict(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
+               memory_mask=jnp.asarray(memory_mask, bool))
+  if video_mask is not None:
+    cache["video_mask"] = jnp.asarray(video_mask, bool)
+  return cache
 
 
 def stack_layers(params: dict, num_layers: int) -> dict:
@@ -340,7 +374,7 @@ def init_variables(module: MusicDecoder, seed: int = 0, norm_noise: float = 0.0)
     name = getattr(path[-1], "key", "")
     if name in ("scale", "bias"):
       base = 1.0 if name == "scale" else 0.0
-      return (base + norm_noise * rs.randn(*leaf.shape)).astype(leaf.dtype)
-    return (rs.randn(*leaf.shape) * 0.02).astype(leaf.dtype)
+      return np.asarray(base + norm_noise * rs.randn(*leaf.shape), leaf.dtype)
+    return np.asarray(rs.randn(*leaf.shape) * 0.02, leaf.dtype)  # (scalars: the video gates)
 
   return jax.tree_util.tree_map_with_path(make, shapes)

@@ -8,6 +8,10 @@
         hidden -> masked mean -> proj -> L2 norm   (music embedding, contrastive)
         hidden -> beat head -> logits [B, F]        (music beat prediction)
 
+With a `text_conditioner` (DESIGN §2.5) the memory holds the prompt's text tokens and the
+video tokens side by side (`models.text_video`); batch then also has text_ids [B, L] and
+text_mask [B, L], and condition dropout drops text and video independently.
+
 Delay layout (see `delay_pattern`): tokens [B, K, F + K]; the decoder reads positions
 0..F+K-2 and predicts positions 1..F+K-1.  Input position f is where codebook 0 of frame f is
 predicted, so the beat curve's frame f is added there and the beat head reads it there.
@@ -22,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from vmas_jax.layers import Dense
-from vmas_jax.models import delay_pattern
+from vmas_jax.models import delay_pattern, text_video
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
 
 
@@ -63,6 +67,10 @@ class VMAS(nn.Module):
   # False for a run trained on music alone (data.mode="music_only"): every row reads the null
   # memory, in training and generation, and only the beat curve carries the video
   video_memory: bool = True
+  # text + video memory: a `text_video.TextConditioner` (its decoder needs `video_gate`) and
+  # the probability of dropping the text in training (cond_dropout drops the video)
+  text_conditioner: nn.Module | None = None
+  text_dropout: float = 0.0
 
   def setup(self):
     d = self.decoder_config.d_model
@@ -77,6 +85,11 @@ class VMAS(nn.Module):
         "log_temperature",
         nn.with_logical_partitioning(nn.initializers.constant(math.log(self.temperature_init)),
                                      ()), ())
+    if self.text_conditioner is not None:
+      if not self.decoder_config.video_gate:
+        raise ValueError("a text + video memory needs a decoder with video_gate=True")
+      self.type_embed = self.param("type_embed", nn.with_logical_partitioning(
+          nn.initializers.zeros_init(), (None, "embed")), (2, d))
 
   def _video_input(self, batch):
     return batch["features"] if "features" in batch else batch["frames"]
@@ -89,12 +102,14 @@ class VMAS(nn.Module):
     return self.beat_embed(curve[..., None])
 
   def encode_video(self, video, frame_times, frame_mask, video_beat=None, length=None, *,
-                   deterministic: bool = True):
+                   deterministic: bool = True, text_ids=None, text_mask=None):
     """Conditioning for generation.
 
     video: frames [B,T,H,W,3] uint8 or features [B,T,P,Df]; video_beat [B, F].
     Returns dict(memory [B, M, D], memory_mask [B, M], offsets [B, length, D] | None,
     video_embed [B, C] (normalised)); length defaults to F + K (every delayed position).
+    A text model needs text_ids / text_mask [B, L]: memory is then text and video side by
+    side and the dict has video_mask [B, M] too.
     """
     out = self.video_encoder(video, frame_times, frame_mask, deterministic=deterministic)
     offsets = None
@@ -106,8 +121,30 @@ class VMAS(nn.Module):
       b, d = memory.shape[0], self.decoder_config.d_model
       memory = jnp.broadcast_to(self.decoder.null_memory.astype(memory.dtype), (b, 1, d))
       memory_mask = jnp.ones((b, 1), bool)
-    return dict(memory=memory, memory_mask=memory_mask, offsets=offsets,
+    cond = dict(memory=memory, memory_mask=memory_mask, offsets=offsets,
                 video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
+    return cond if self.text_conditioner is None else self._add_text(cond, text_ids, text_mask)
+
+  def _add_text(self, cond, text_ids, text_mask):
+    """The video conditioning with the prompt's tokens joined into its memory."""
+    if text_ids is None:
+      raise ValueError("this model conditions on text: pass text_ids and text_mask")
+    text, tmask = self.text_conditioner(text_ids, text_mask)
+    memory, mask, video_mask = text_video.join_memory(text, tmask, cond["memory"],
+                                                      cond["memory_mask"], self.type_embed)
+    return dict(cond, memory=memory, memory_mask=mask, video_mask=video_mask)
+
+  def _text_video_drops(self, video_mask, drop_condition, drop_video, deterministic):
+    """Token drops [B, M] of a text + video memory: drop_condition [B] drops both groups;
+    else in training the text with `text_dropout`; the video as `drop_video` [B] says (it
+    includes drop_condition and the rows without a video)."""
+    if drop_condition is not None:
+      return text_video.drop_tokens(drop_condition, drop_video, video_mask)
+    drop_text = None
+    if not deterministic and self.text_dropout > 0:
+      drop_text = jax.random.bernoulli(self.make_rng("cond"), self.text_dropout,
+                                       video_mask.shape[:1])
+    return text_video.drop_tokens(drop_text, drop_video, video_mask)
 
   def _music_embedding(self, hidden, k: int, f: int):
     """hidden [B, S, D] -> normalised music embedding [B, C] (mean over scored positions)."""
@@ -138,16 +175,21 @@ class VMAS(nn.Module):
     s = f + k - 1
 
     cond = self.encode_video(self._video_input(batch), batch["frame_times"], batch["frame_mask"],
-                             batch.get("video_beat"), s, deterministic=deterministic)
+                             batch.get("video_beat"), s, deterministic=deterministic,
+                             text_ids=batch.get("text_ids"), text_mask=batch.get("text_mask"))
     drop = drop_condition
     if drop is None and not deterministic and self.cond_dropout > 0:
       drop = jax.random.bernoulli(self.make_rng("cond"), self.cond_dropout, (b,))
     offsets = cond["offsets"]
     if offsets is not None and drop is not None:
       offsets = jnp.where(drop[:, None, None], 0.0, offsets)  # unconditional rows: no beats
-    null = null_memory_rows(drop, batch.get("has_video"))
+    null = null_memory_rows(drop, batch.get("has_video"))  # rows without their video
+    video_mask = cond.get("video_mask")
+    if video_mask is not None:  # text + video: the text is dropped on its own
+      null = self._text_video_drops(video_mask, drop_condition, null, deterministic)
     hidden = self.decoder(inputs, cond["memory"], cond["memory_mask"], input_offsets=offsets,
-                          drop_condition=null, deterministic=deterministic, compute_logits=False)
+                          drop_condition=null, deterministic=deterministic, compute_logits=False,
+                          video_mask=video_mask)
     if self.chunked_logits:
       ar = {"hidden": hidden, "lm_heads": self.decoder.head_weights()}
     else:

@@ -43,6 +43,12 @@ def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
     ex["video_beat"] = rng.random(g["F"], dtype=np.float32)
     # A music beat target that follows the video beat, so the beat head has something to learn.
     ex["music_beat"] = (ex["video_beat"] > 0.8).astype(np.float32)
+    text = config.get("text")
+    if text is not None and text.enabled:  # a random caption of 1..max_tokens tokens
+      length = int(rng.integers(1, text.max_tokens + 1))
+      ex["text_ids"] = np.where(np.arange(text.max_tokens) < length, rng.integers(
+          1, text.vocab_size, text.max_tokens), 0).astype(np.int32)
+      ex["text_mask"] = (np.arange(text.max_tokens) < length).astype(np.int32)
     rows.append(ex)
   return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 

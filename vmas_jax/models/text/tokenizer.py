@@ -31,3 +31,14 @@ def tokenize(tokenizer, prompts: Sequence[str], max_length: int | None = None,
   enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_length,
                   pad_to_multiple_of=pad_to_multiple_of, return_tensors="np")
   return enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
+
+
+def tokenize_fixed(tokenizer, prompts: Sequence[str], length: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """prompts [B] -> input_ids int32 [B, length], attention_mask int32 [B, length]: padded or
+  truncated (keeping </s>) to `length`, the static shape training batches need."""
+  if isinstance(prompts, str):
+    raise TypeError("prompts must be a list of strings, not one string")
+  enc = tokenizer(list(prompts), padding="max_length", truncation=True, max_length=length,
+                  return_tensors="np")
+  return enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
