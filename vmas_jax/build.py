@@ -139,7 +139,7 @@ def text_tokenizer(text_cfg):
   directory or hub id in `tokenizer` or, when that is empty, `hf_path`'s."""
   name = text_cfg.get("tokenizer") or ""
   if name == "byt5":
-    from transformers import ByT5Tokenizer
+    from transformers.models.byt5.tokenization_byt5 import ByT5Tokenizer
     return ByT5Tokenizer()
   source = name or text_cfg.get("hf_path") or ""
   if not source:

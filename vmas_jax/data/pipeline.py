@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -72,6 +73,9 @@ class ClipWindow(grain.transforms.RandomMap):
     return out
 
 
+_TOKENIZER_LOCK = threading.Lock()
+
+
 class DecodeBatch(grain.transforms.Map):
   """A list of stored (windowed) records -> one batch of the contract, fixed shapes, padding
   masked.  JPEGs are decoded straight into the batch array: at the small config's shapes a
@@ -88,9 +92,12 @@ class DecodeBatch(grain.transforms.Map):
     """Captions -> text_ids, text_mask int32 [B, text.max_tokens] ("" when none stored)."""
     from vmas_jax.build import text_tokenizer
     from vmas_jax.models.text.tokenizer import tokenize_fixed
-    if self._tokenizer is None:  # built lazily: once per worker process
-      import ml_collections
-      self._tokenizer = text_tokenizer(ml_collections.ConfigDict(self.text))
+    # Built lazily, once per worker process; under a lock, because Grain maps batches on
+    # several threads and transformers' lazy imports fail when two threads race through them.
+    with _TOKENIZER_LOCK:
+      if self._tokenizer is None:
+        import ml_collections
+        self._tokenizer = text_tokenizer(ml_collections.ConfigDict(self.text))
     captions = [r.get("caption", b"") for r in records]
     captions = [c.decode() if isinstance(c, bytes) else str(c) for c in captions]
     ids, mask = tokenize_fixed(self._tokenizer, captions, int(self.text["max_tokens"]))
