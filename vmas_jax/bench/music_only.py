@@ -112,7 +112,6 @@ def markdown_table(results: dict) -> str:
 def run(args) -> int:
   from vmas_jax.build import build_model, make_codec
   from vmas_jax.config_utils import load_config
-  from vmas_jax.data.audio_io import load_audio
   from vmas_jax.eval import alignment_eval
   from vmas_jax.models.codec import jitted_codec
   from vmas_jax.train import load_checkpoint, train
@@ -140,12 +139,7 @@ def run(args) -> int:
   encode, decode = jitted_codec(codec.config, codec.dtype)
   results = {c: measure(codes, labels, config, codec, codec_vars, decode)
              for c, codes in generated.items()}
-  sr = int(config.codec.sample_rate)
-  n = int(round(float(config.data.clip_seconds) * sr))
-  wav = np.zeros((len(labels), n), np.float32)
-  for i, v in enumerate(labels):
-    w = np.asarray(load_audio(v["path"], sr, duration=n / sr), np.float32)[:n]
-    wav[i, :len(w)] = w
+  wav = alignment_eval.soundtracks(labels, config)
   true_codes = np.asarray(encode(codec_vars, wav))[:, :, :inputs["video_beat"].shape[1]]
   results["true soundtrack (ceiling)"] = measure(true_codes, labels, config, codec,
                                                  codec_vars, decode)

@@ -110,7 +110,6 @@ def generate(model, params, config, inputs, prompt: str, seed: int):
   """Codes [N, K, F] for the held-out `inputs` (`alignment_eval.heldout_inputs`), all with
   `prompt`."""
   import jax
-  import jax.numpy as jnp
   from vmas_jax import sample
   from vmas_jax.models.music_decoder import MusicDecoder
   from vmas_jax.build import text_tokenizer
@@ -133,7 +132,6 @@ def run(args) -> int:
   import jax.numpy as jnp
   from vmas_jax.build import build_model, make_codec
   from vmas_jax.config_utils import load_config
-  from vmas_jax.data.audio_io import load_audio
   from vmas_jax.eval import alignment_eval
   from vmas_jax.eval import alignment_metrics as am
   from vmas_jax.models.codec import jitted_codec
@@ -161,13 +159,9 @@ def run(args) -> int:
       {c: x for c, x in training_codes(config.data.dir).items() if c in ("red", "blue")},
       int(config.codec.codebook_size))
   # the classifier on the held-out true soundtracks (their codes)
-  n = int(round(float(config.data.clip_seconds) * sr))
   true_llr = {}
   for colour in ("red", "blue"):
-    wav = np.zeros((len(sets[colour]), n), np.float32)
-    for i, x in enumerate(sets[colour]):
-      w = np.asarray(load_audio(x["path"], sr, duration=n / sr), np.float32).reshape(-1)[:n]
-      wav[i, :len(w)] = w
+    wav = alignment_eval.soundtracks(sets[colour], config)
     true_llr[colour] = classifier.llr(np.asarray(encode(codec_vars, jnp.asarray(wav))))
   classifier_acc = float(np.mean(np.concatenate([true_llr["red"] > 0, true_llr["blue"] < 0])))
 

@@ -105,16 +105,24 @@ def evaluate_model(model, params, config, labels, inputs, *, seed: int = 0) -> d
   return out
 
 
-def evaluate_codec(config, labels) -> dict:
-  """The reference row: each clip's true soundtrack encoded and decoded by the codec."""
-  codec, codec_vars = make_codec(config.codec)
-  encode, decode = jitted_codec(codec.config, codec.dtype)
+def soundtracks(labels, config) -> np.ndarray:
+  """The held-out clips' own audio, float32 `[N, clip_seconds * sample_rate]` (zero-padded)."""
   sr = int(config.codec.sample_rate)
   n = int(round(float(config.data.clip_seconds) * sr))
   wav = np.zeros((len(labels), n), np.float32)
   for i, v in enumerate(labels):
     w = np.asarray(load_audio(v["path"], sr, duration=n / sr), np.float32).reshape(-1)[:n]
     wav[i, :len(w)] = w
+  return wav
+
+
+def evaluate_codec(config, labels) -> dict:
+  """The reference row: each clip's true soundtrack encoded and decoded by the codec."""
+  codec, codec_vars = make_codec(config.codec)
+  encode, decode = jitted_codec(codec.config, codec.dtype)
+  sr = int(config.codec.sample_rate)
+  wav = soundtracks(labels, config)
+  n = wav.shape[1]
   recon = np.asarray(decode(codec_vars, encode(codec_vars, jnp.asarray(wav))))[:, :n]
   per_clip = _score_audio(recon, sr, labels)
   return dict(mean=_summary(per_clip), clips=per_clip, wavs=recon)
