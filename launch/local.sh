@@ -2,10 +2,10 @@
 # One machine: all local accelerators in one process (the usual case), or N CPU processes
 # joined by jax.distributed on localhost to rehearse a multi-host run.
 #
-#   launch/local.sh configs/tiny.py /tmp/vmas_tiny [--config.FIELD=VALUE ...]
-#   NUM_PROCESSES=2 JAX_PLATFORMS=cpu launch/local.sh configs/tiny.py /tmp/vmas_mh
+#   launch/local.sh tiny /tmp/vmas_tiny [--config.FIELD=VALUE ...]
+#   NUM_PROCESSES=2 JAX_PLATFORMS=cpu launch/local.sh tiny /tmp/vmas_mh
 set -euo pipefail
-CONFIG=${1:?config file}; WORKDIR=${2:?workdir}; shift 2
+CONFIG=${1:?config name or file}; WORKDIR=${2:?workdir}; shift 2
 NUM_PROCESSES=${NUM_PROCESSES:-1}
 if [[ "$NUM_PROCESSES" == 1 ]]; then
   exec vmas train --config "$CONFIG" --workdir "$WORKDIR" "$@"

@@ -46,7 +46,7 @@ def vmas_setup():
   """The real tiny VMAS (pre-extracted features, so the frame backbone is not compiled)."""
   from vmas_jax.config_utils import load_config
   from vmas_jax.build import build_model
-  config = load_config("configs/tiny.py", [
+  config = load_config("tiny", [
       "--config.codec.codebook_size=64", "--config.decoder.vocab_size=64",
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.data.global_batch_size=8"])

@@ -5,7 +5,7 @@ from vmas_jax.config_utils import apply_overrides, load_config
 
 
 def test_config_overrides_typed():
-  c = load_config("configs/tiny.py", ["--config.total_steps=7", "--config.mesh_shape=(2,2,2)",
+  c = load_config("tiny", ["--config.total_steps=7", "--config.mesh_shape=(2,2,2)",
                                       "--config.optim.learning_rate=3", "--config.decoder.scan_layers=false"])
   assert c.total_steps == 7 and c.mesh_shape == (2, 2, 2)
   assert c.optim.learning_rate == 3.0 and isinstance(c.optim.learning_rate, float)
@@ -13,7 +13,7 @@ def test_config_overrides_typed():
 
 
 def test_config_unknown_field_is_an_error():
-  c = load_config("configs/tiny.py")
+  c = load_config("tiny")
   with pytest.raises(KeyError, match="no field"):
     apply_overrides(c, ["--config.not_a_field=1"])
 

@@ -1,4 +1,4 @@
-"""Codec training (configs/codec_tiny.py): it learns, resumes exactly after SIGKILL, and its
+"""Codec training (the codec_tiny config): it learns, resumes exactly after SIGKILL, and its
 HF export loads in `transformers.EncodecModel` and `from_hf` with the same codes."""
 
 import json

@@ -13,7 +13,7 @@ from vmas_jax import cli
 from vmas_jax.config_utils import load_config
 from vmas_jax.data import clips, synthetic, tfds_builder
 
-CONFIG = "configs/tiny.py"
+CONFIG = "tiny"
 # 4 s videos of 2 s clips -> 2 clips each; at 0.3, synth_0002 and bad_too_short hash into
 # validation (the split is a function of the relative path only)
 OVERRIDES = ["--config.data.validation_fraction=0.3"]

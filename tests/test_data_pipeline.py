@@ -20,14 +20,14 @@ OVERRIDES = ["--config.data.synthetic_examples=6", "--config.data.validation_fra
 def data_dir(tmp_path_factory):
   mp = pytest.MonkeyPatch()
   mp.setenv("VMAS_DATA_CACHE", str(tmp_path_factory.mktemp("cache")))
-  config = load_config("configs/tiny.py", OVERRIDES)
+  config = load_config("tiny", OVERRIDES)
   path = pipeline.ensure_dataset(config)
   yield path
   mp.undo()
 
 
 def _config(data_dir, *extra):
-  return load_config("configs/tiny.py", [*OVERRIDES, f"--config.data.dir={data_dir}", *extra])
+  return load_config("tiny", [*OVERRIDES, f"--config.data.dir={data_dir}", *extra])
 
 
 def _stored(data_dir):
@@ -36,7 +36,7 @@ def _stored(data_dir):
 
 
 def test_ensure_dataset_builds_once_and_checks_dirs(data_dir, tmp_path):
-  config = load_config("configs/tiny.py", OVERRIDES)
+  config = load_config("tiny", OVERRIDES)
   assert pipeline.ensure_dataset(config) == data_dir  # cached: same folder, no rebuild
   assert len(_stored(data_dir)) == 6
   assert pipeline.ensure_dataset(_config(data_dir)) == data_dir
@@ -125,7 +125,7 @@ def test_to_global_arrays(data_dir):
 def test_features_format_end_to_end(tmp_path):
   from vmas_jax.data import synthetic
   labels = synthetic.make_synthetic_videos(tmp_path / "v", 1, seconds=2.0, size=32, fps=4.0)
-  config = load_config("configs/tiny.py", [
+  config = load_config("tiny", [
       "--config.data.frames_format=features", "--config.data.global_batch_size=1",
       "--config.data.validation_fraction=0.0", f"--config.data.dir={tmp_path / 'd'}"])
   report = tfds_builder.build_dataset([labels[0]["path"]], tmp_path / "d", config,

@@ -28,7 +28,7 @@ OVERRIDES = ["--config.data.clip_seconds=0.5", "--config.video.use_features=True
 
 
 def _model(*extra):
-  config = load_config("configs/tiny.py", OVERRIDES + list(extra))
+  config = load_config("tiny", OVERRIDES + list(extra))
   model = build_model(config)
   batch = memory_data.make_example_batch(config, 2, seed=0,
                                          feature_dim=model.video_encoder.feature_dim)
@@ -72,7 +72,7 @@ def test_start_is_text_conditional_musicgen(tiny_text):
 
 def test_text_and_video_drop_independently(tiny_text):
   config, _, batch, params = tiny_text
-  config = load_config("configs/tiny.py", OVERRIDES + ["--config.text.cond_dropout=0.3",
+  config = load_config("tiny", OVERRIDES + ["--config.text.cond_dropout=0.3",
                                                         "--config.decoder.cond_dropout=0.5"])
   model = build_model(config)  # the same parameters, other dropout rates
   big = {k: np.repeat(v, 256, axis=0) for k, v in batch.items()}  # 512 rows, 2 draws
@@ -111,7 +111,7 @@ def test_text_and_video_drop_independently(tiny_text):
 def _guidance_setup():
   """A random decoder with open video gates, a text + video memory, beat offsets."""
   cfg = dataclasses.replace(
-      build_model(load_config("configs/tiny.py", OVERRIDES)).decoder_config, scan_layers=False)
+      build_model(load_config("tiny", OVERRIDES)).decoder_config, scan_layers=False)
   module = MusicDecoder(cfg)
   params = jax.tree.map(lambda x: x * 10.0 if x.ndim == 2 else x,
                         init_variables(module, seed=3, norm_noise=0.2))
@@ -198,7 +198,7 @@ def test_caption_column_goes_through_prepare_into_the_batch(tmp_path):
   captions = ["a red square, fast", "", "ünïcode tags that run past the length"]
   rows = ["path,caption"] + [f"v/{Path(x['path']).name},\"{c}\"" for x, c in zip(labels, captions)]
   (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-  config = load_config("configs/tiny.py", [
+  config = load_config("tiny", [
       "--config.data.clip_seconds=1.0", "--config.data.validation_fraction=0.0",
       "--config.data.beat_embeddings=False", "--config.data.global_batch_size=3",
       "--config.text.enabled=True", "--config.text.max_tokens=12"])

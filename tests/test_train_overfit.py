@@ -15,7 +15,7 @@ STEPS = 120
 
 def test_tiny_overfits_one_batch_via_cli(tmp_path):
   workdir = tmp_path / "run"
-  run_python(["-m", "vmas_jax.cli", "train", "--config", "configs/tiny.py",
+  run_python(["-m", "vmas_jax.cli", "train", "--config", "tiny",
               "--workdir", str(workdir),
               "--config.data.source=memory", "--config.data.memory_examples=4",
               "--config.data.global_batch_size=4", "--config.data.clip_seconds=0.5",

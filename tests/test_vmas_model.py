@@ -14,7 +14,7 @@ from vmas_jax.train import memory_data
 
 
 def test_vmas_outputs_and_beat_alignment():
-  config = load_config("configs/tiny.py", [
+  config = load_config("tiny", [
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.codec.codebook_size=64",
       "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False"])

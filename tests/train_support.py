@@ -55,3 +55,54 @@ def run_python(args, *, devices: int = 1, env=None, timeout=240, check=True):
     raise AssertionError(f"python {' '.join(args)} exited {proc.returncode}:\n"
                          f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
   return proc
+
+
+def worker_options(args: list[str]) -> tuple[dict, list[str]]:
+  """Split a worker's FIELD=VALUE arguments into its own test options (`trace_batches=True`,
+  `step_sleep_s=S`) and the config overrides."""
+  options = dict(trace_batches=False, step_sleep_s=0.0)
+  rest = []
+  for arg in args:
+    key, _, value = arg.partition("=")
+    if key == "trace_batches":
+      options[key] = value.lower() == "true"
+    elif key == "step_sleep_s":
+      options[key] = float(value)
+    else:
+      rest.append(arg)
+  return options, rest
+
+
+class TracedIterator:
+  """A training iterator wrapped for the resume tests: before handing over each batch it
+  appends "step digest" to `trace` (when given) and sleeps `sleep_s` (so a run can be killed
+  mid-way).  Its state holds its step count beside the wrapped iterator's, so a restored run
+  numbers its batches as the straight one does."""
+
+  def __init__(self, inner, trace=None, sleep_s: float = 0.0):
+    self.inner, self.trace, self.sleep_s, self.step = inner, trace, sleep_s, 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    import hashlib
+    import time
+
+    import numpy as np
+    batch = next(self.inner)
+    if self.trace is not None:
+      digest = hashlib.sha1(np.ascontiguousarray(batch["codes"]).tobytes()).hexdigest()[:16]
+      with open(self.trace, "a") as fh:
+        fh.write(f"{self.step} {digest}\n")
+    self.step += 1
+    if self.sleep_s:
+      time.sleep(self.sleep_s)
+    return batch
+
+  def get_state(self) -> dict:
+    return {"inner": self.inner.get_state(), "step": self.step}
+
+  def set_state(self, state: dict) -> None:
+    self.inner.set_state(state["inner"])
+    self.step = int(state["step"])

@@ -38,11 +38,11 @@ def frame_backbone(video_cfg, load_weights: bool = False):
   if `load_weights`, its weights are imported; otherwise the named architecture
   (`hiera` = hiera-base-224, `clip_vit` = CLIP ViT-B/16, `tiny_vit`) with variables None.
   """
-  dtype = jnp.dtype(video_cfg.get("dtype", "float32"))
+  dtype = jnp.dtype(video_cfg.dtype)
   name = video_cfg.backbone
   if name not in BACKBONES:
     raise ValueError(f"config.video.backbone {name!r} is not one of {BACKBONES}")
-  path = video_cfg.get("backbone_path") or ""
+  path = video_cfg.backbone_path
   if path:
     if load_weights:
       return from_hf(path, dtype=dtype)
@@ -61,7 +61,7 @@ def frame_backbone(video_cfg, load_weights: bool = False):
 
 def video_encoder(video_cfg, out_dim: int, embed_dim: int) -> TemporalVideoEncoder:
   """`config.video` -> the temporal video encoder (its backbone weights: `load_pretrained`)."""
-  use_features = bool(video_cfg.get("use_features", False))
+  use_features = bool(video_cfg.use_features)
   backbone, _ = frame_backbone(video_cfg)
   return TemporalVideoEncoder(
       frame_backbone=None if use_features else backbone,
@@ -70,14 +70,14 @@ def video_encoder(video_cfg, out_dim: int, embed_dim: int) -> TemporalVideoEncod
       freeze_backbone=video_cfg.freeze_backbone, use_features=use_features,
       num_layers=video_cfg.temporal_layers, dim=video_cfg.temporal_dim,
       num_heads=video_cfg.temporal_heads, mlp_dim=video_cfg.temporal_mlp,
-      time_scale=video_cfg.get("time_scale", 8.0), dropout=video_cfg.get("temporal_dropout", 0.0),
-      dtype=jnp.dtype(video_cfg.get("dtype", "float32")),
-      attention_impl=video_cfg.get("attention_impl", "auto"))
+      time_scale=video_cfg.time_scale, dropout=video_cfg.temporal_dropout,
+      dtype=jnp.dtype(video_cfg.dtype),
+      attention_impl=video_cfg.attention_impl)
 
 
 def text_config(text_cfg) -> T5Config:
   """`config.text` -> the T5 encoder's config (from `hf_path`'s config.json when set)."""
-  if text_cfg.get("hf_path"):
+  if text_cfg.hf_path:
     return T5Config.from_hf_config(load_hf_config(resolve_hf_dir(text_cfg.hf_path)),
                                    dtype=text_cfg.dtype)
   return T5Config(**{f: text_cfg[f] for f in (
@@ -87,8 +87,8 @@ def text_config(text_cfg) -> T5Config:
 
 def build_model(config) -> VMAS:
   """The VMAS module of a whole config tree (random-init shapes; weights: `load_pretrained`)."""
-  text = config.get("text")
-  with_text = text is not None and bool(text.enabled)
+  text = config.text
+  with_text = bool(text.enabled)
   dec = DecoderConfig.from_config(config.decoder, video_gate=with_text)
   return VMAS(decoder_config=dec,
               text_conditioner=TextConditioner(text_config(text), dec.d_model) if with_text
@@ -100,9 +100,8 @@ def build_model(config) -> VMAS:
               temperature_init=config.model.temperature_init,
               beat_conditioning=config.model.beat_conditioning,
               cond_dropout=config.decoder.cond_dropout,
-              chunked_logits=config.loss.get("chunked_logits", False),
-              # runs saved before data.mode existed were paired
-              video_memory=config.data.get("mode", "paired") != "music_only")
+              chunked_logits=config.loss.chunked_logits,
+              video_memory=config.data.mode != "music_only")
 
 
 def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:
@@ -112,18 +111,18 @@ def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:
   `arch` preset ("tiny" | "encodec_32khz") with `init_seed`.  Checks that the model's sample
   rate, frame rate and codebooks agree with the config.
   """
-  dtype = jnp.dtype(codec_cfg.get("dtype", "float32"))
-  hf_path = codec_cfg.get("hf_path") or ""
+  dtype = jnp.dtype(codec_cfg.dtype)
+  hf_path = codec_cfg.hf_path
   if hf_path:
     module, variables = from_hf(hf_path)
     if not isinstance(module, EncodecModel):
       raise ValueError(f"codec.hf_path={hf_path!r} is a {type(module).__name__}, not EnCodec")
     module = module.clone(dtype=dtype)
   else:
-    arch = codec_cfg.get("arch", "encodec_32khz")
+    arch = codec_cfg.arch
     if arch not in PRESETS:
       raise ValueError(f"codec.arch={arch!r}: expected one of {sorted(PRESETS)}")
-    module, variables = init_codec(PRESETS[arch](), seed=codec_cfg.get("init_seed", 0),
+    module, variables = init_codec(PRESETS[arch](), seed=codec_cfg.init_seed,
                                    dtype=dtype)
   cfg = module.config
   expected = dict(sample_rate=cfg.sample_rate, frame_rate=cfg.frame_rate,
@@ -137,11 +136,11 @@ def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:
 def text_tokenizer(text_cfg):
   """The tokenizer of a `config.text` section: "byt5" (UTF-8 bytes, no files), else the
   directory or hub id in `tokenizer` or, when that is empty, `hf_path`'s."""
-  name = text_cfg.get("tokenizer") or ""
+  name = text_cfg.tokenizer
   if name == "byt5":
     from transformers.models.byt5.tokenization_byt5 import ByT5Tokenizer
     return ByT5Tokenizer()
-  source = name or text_cfg.get("hf_path") or ""
+  source = name or text_cfg.hf_path
   if not source:
     raise ValueError("config.text: set tokenizer (\"byt5\" or a directory) or hf_path")
   return load_tokenizer(resolve_hf_dir(source))

@@ -1,6 +1,6 @@
-"""The default configuration tree shared by every file in `configs/`.
+"""The default configuration tree shared by every file in `vmas_jax/configs/`.
 
-`configs/<name>.py` call `base_config(size)` and override what differs.  Every modelling
+`vmas_jax/configs/<name>.py` call `base_config(size)` and override what differs.  Every modelling
 choice that the paper leaves open is a field here (DESIGN §1).
 """
 
@@ -36,8 +36,6 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.eval_split = "validation"
   c.nan_policy = "stop"  # "stop": raise naming the step; "skip": drop that update
   c.tensorboard = True  # scalars under WORKDIR/tensorboard
-  c.trace_batches = False  # debug: WORKDIR/batch_trace_p<i>.txt gets "step digest" per batch
-  c.step_sleep_s = 0.0  # debug: pause after each step (tests that kill a run mid-way)
   # -- mesh and sharding: axes (data, fsdp, tensor); -1 takes the remaining devices
   c.mesh_shape = (-1, 1, 1)
   c.logical_axis_rules = [tuple(r) for r in DEFAULT_RULES]
@@ -50,12 +48,16 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
 
   # -- music decoder (MusicGen-compatible)
   c.decoder = ml_collections.ConfigDict(dict(
-      **DECODER_SIZES[size], num_codebooks=4, vocab_size=2048, max_positions=2048,
+      **DECODER_SIZES[size], max_positions=2048,
       dropout=0.0, activation="gelu", layer_norm_eps=1e-5,
       dtype="bfloat16", param_dtype="float32",
       scan_layers=True, remat_policy="none",  # vmas_jax.remat.POLICIES
       attention_impl="auto",  # einsum | xla | cudnn | auto (cudnn on GPU in bf16, else xla)
       cond_dropout=0.1, hf_path=""))
+  # The decoder reads the codec's tokens: one value each, shared by reference (setting either
+  # field sets both).
+  c.decoder.num_codebooks = c.codec.get_ref("num_codebooks")
+  c.decoder.vocab_size = c.codec.get_ref("codebook_size")
 
   # -- video side: frame backbone + factorized temporal encoder
   c.video = ml_collections.ConfigDict(dict(
@@ -66,7 +68,7 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       chunk_size=16, tokens_per_frame=5,  # CLS + 2x2 pooled patch grid
       temporal_layers=4, temporal_dim=512, temporal_heads=8, temporal_mlp=2048,
       time_scale=8.0, temporal_dropout=0.0,  # time positions: sinusoid of seconds * time_scale
-      max_seconds=3600.0, dtype="bfloat16", attention_impl="auto"))
+      dtype="bfloat16", attention_impl="auto"))
 
   # -- text prompts beside the video (DESIGN §2.5; vmas_jax.models.text_video), off by default.
   # hf_path: a full `musicgen` or a T5 directory / hub id (its T5 config, weights and
@@ -116,7 +118,8 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       # each onset moved by up to curve_jitter_frames and dropped with curve_event_drop.
       mode="paired", curve_jitter_frames=2, curve_event_drop=0.2))
 
-  # -- generation
+  # -- generation; window_seconds: the length of each window of a long video (VMAS runs: at
+  # most the trained data.clip_seconds)
   c.sampling = ml_collections.ConfigDict(dict(
       top_k=250, top_p=0.0, temperature=1.0, guidance_scale=3.0,
       # text + video models: guidance weight of the text and of the video (sample.py)
@@ -128,7 +131,7 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
 def tiny_config() -> ml_collections.ConfigDict:
   """Every part shrunk so a laptop CPU trains it in seconds, with no downloads: the bundled
   trained codec (`vmas_jax/assets/codec`), a random tiny frame backbone and a synthetic
-  dataset built on first use (`configs/tiny.py`)."""
+  dataset built on first use (`vmas_jax/configs/tiny.py`)."""
   c = base_config("tiny")
   c.total_steps = 50
   c.checkpoint_every = 25

@@ -9,12 +9,32 @@ from pathlib import Path
 import ml_collections
 
 
+PACKAGED = Path(__file__).resolve().parent / "configs"  # the named configs (`vmas_jax.configs`)
+
+
+def config_file(name: str) -> Path:
+  """The file a config name or path stands for.
+
+  `tiny` (no directory, no `.py`) names `vmas_jax/configs/tiny.py`; a path to an existing
+  file is that file; `configs/tiny.py` where no such file exists (the layout before the
+  configs moved into the package) also names the packaged one.
+  """
+  file = Path(name)
+  if file.is_file():
+    return file
+  packaged = PACKAGED / f"{file.stem}.py"
+  short = file.suffix == "" and file.parent == Path(".")
+  if (short or file.parent.name == "configs") and packaged.is_file():
+    return packaged
+  known = ", ".join(sorted(p.stem for p in PACKAGED.glob("[!_]*.py")))
+  raise FileNotFoundError(f"{file}: config file not found (named configs: {known})")
+
+
 def load_config(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_collections.ConfigDict:
-  """`spec` is `path/to/config.py` or `path/to/config.py:arg` (passed to `get_config(arg)`)."""
-  path, _, arg = str(spec).partition(":")
-  file = Path(path)
-  if not file.is_file():
-    raise FileNotFoundError(f"{file}: config file not found")
+  """`spec` is a named config (`tiny`, `tiny:arg`) or `path/to/config.py[:arg]`; `arg` is
+  passed to the file's `get_config(arg)`."""
+  name, _, arg = str(spec).partition(":")
+  file = config_file(name)
   module_spec = importlib.util.spec_from_file_location(f"_vmas_config_{file.stem}", file)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
@@ -22,6 +42,16 @@ def load_config(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_co
     raise ValueError(f"{file}: defines no get_config()")
   config = module.get_config(arg) if arg else module.get_config()
   apply_overrides(config, overrides)
+  return config
+
+
+def with_defaults(saved: dict) -> ml_collections.ConfigDict:
+  """The config a run saved as JSON, completed with today's defaults: a field added after the
+  run was saved reads its default, so every field can be read without `.get`."""
+  from vmas_jax.config_defaults import base_config
+  config = base_config("tiny")
+  with config.ignore_type():
+    config.update(saved)
   return config
 
 

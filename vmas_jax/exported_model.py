@@ -29,7 +29,7 @@ def export_model(config, params, out_dir, *, dtype: str = "bfloat16") -> Path:
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   config = ml_collections.ConfigDict(config.to_dict())
-  codec_path = config.codec.get("hf_path") or ""
+  codec_path = config.codec.hf_path
   if codec_path and Path(codec_path).is_dir():
     config.codec.hf_path = os.path.relpath(Path(codec_path).resolve(), out.resolve())
   config.data.dir = ""  # the training data does not travel with the model
@@ -53,7 +53,7 @@ def load_model(path=None):
   """(config, params float32) of an exported model folder (default: the bundled one).
   Raises FileNotFoundError naming what is missing."""
   import jax.numpy as jnp
-  import ml_collections
+  from vmas_jax.config_utils import with_defaults
   from flax import serialization
   folder = Path(path) if path is not None else BUNDLED_MODEL
   for name in (CONFIG_FILE, PARAMS_FILE):
@@ -61,8 +61,8 @@ def load_model(path=None):
       hint = (" (this install has no bundled demo model; train one with "
               "`vmas demo --train`)" if path is None else "")
       raise FileNotFoundError(f"{folder / name}: missing{hint}")
-  config = ml_collections.ConfigDict(json.loads((folder / CONFIG_FILE).read_text()))
-  codec_path = config.codec.get("hf_path") or ""
+  config = with_defaults(json.loads((folder / CONFIG_FILE).read_text()))
+  codec_path = config.codec.hf_path
   if codec_path and not os.path.isabs(codec_path) and (folder / codec_path).is_dir():
     config.codec.hf_path = str((folder / codec_path).resolve())
   try:

@@ -4,7 +4,8 @@
   pipe = MusicVideoPipeline.from_workdir("/tmp/vmas_tiny")   # or a training run
   result = pipe("clip.mp4", "out/")       # out/clip.wav and out/clip_music.mp4
 
-Long videos are cut into windows of the trained clip length; each window after the first
+Long videos are cut into windows of `sampling.window_seconds` (at most the trained clip
+length); each window after the first
 continues from the last `overlap_seconds` of codes generated for the one before, conditioned
 on its own frames and beat curve.  Best-of-N samples N candidates per window in one batch and
 keeps the one with the best beat alignment + video-music similarity.
@@ -85,8 +86,7 @@ class MusicVideoPipeline:
     self.settings = clips.clip_settings(config)
     k = self.model.decoder_config.num_codebooks
     # text + video runs (config.text.enabled): prompts become text_ids / text_mask
-    text = config.get("text")
-    self.text = text if text is not None and text.enabled else None
+    self.text = config.text if config.text.enabled else None
     if self.text is not None:
       from vmas_jax.build import text_tokenizer
       self.tokenizer = text_tokenizer(self.text)
@@ -154,12 +154,13 @@ class MusicVideoPipeline:
     result.samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     return result
 
-  def _plan(self, path, seconds, overlap):
+  def _plan(self, path, seconds, window_seconds, overlap):
     """(start seconds, codec frames already generated) of each window, and the total frames."""
     fr = self.settings["frame_rate"]
     duration = probe_video(path).duration
     total = duration if seconds is None else min(seconds, duration)
-    window = min(float(self.config.data.clip_seconds), total)
+    # at most the trained clip length: the model has seen no longer context
+    window = min(float(window_seconds), float(self.config.data.clip_seconds), total)
     overlap = min(overlap, window / 2) if total > window else 0.0
     prompt_frames, window_frames = int(round(overlap * fr)), int(round(window * fr))
     total_frames = int(round(total * fr))
@@ -183,8 +184,8 @@ class MusicVideoPipeline:
     best_of = int(best_of or sc["best_of"])
     text = self._text_inputs(str(sc.get("prompt") or ""))
     if text:  # text + video: each condition its own guidance weight (sample.py)
-      guidance = dict(guidance_scale=float(sc.get("guidance_text", sc["guidance_scale"])),
-                      guidance_video=float(sc.get("guidance_video", sc["guidance_scale"])))
+      guidance = dict(guidance_scale=float(sc["guidance_text"]),
+                      guidance_video=float(sc["guidance_video"]))
     elif sc.get("prompt"):
       raise ValueError("this run was trained without text (config.text.enabled is off): "
                        "it takes no prompt")
@@ -192,7 +193,8 @@ class MusicVideoPipeline:
       guidance = dict(guidance_scale=float(sc["guidance_scale"]))
     s = self.settings
     fr = s["frame_rate"]
-    plan, window, total, total_frames = self._plan(path, seconds, float(sc["overlap_seconds"]))
+    plan, window, total, total_frames = self._plan(path, seconds, sc["window_seconds"],
+                                                   float(sc["overlap_seconds"]))
     decoder = self.model.decoder_config
     dec_module = MusicDecoder(decoder)  # cheap; the sampler caches its compilation per config
     audio = ChunkedDecoder(self._decode_audio, self.codec_vars, s["sample_rate"] // fr)
@@ -270,10 +272,11 @@ class MusicVideoPipeline:
 
 
 def load_run_config(workdir):
-  """The config a training run saved as WORKDIR/config.json."""
-  import ml_collections
+  """The config a training run saved as WORKDIR/config.json (fields added since: defaults)."""
   from etils import epath
+
+  from vmas_jax.config_utils import with_defaults
   path = epath.Path(workdir) / "config.json"
   if not path.exists():
     raise FileNotFoundError(f"{path}: missing; pass the training config explicitly")
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  return with_defaults(json.loads(path.read_text()))

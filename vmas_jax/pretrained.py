@@ -152,24 +152,24 @@ def load_pretrained(params: dict, config, shardings: dict) -> dict:
   `config` names put in place (see the module docstring).  Other params are kept."""
   params = dict(params)
   video = config.video
-  if video.get("backbone_path") and not video.get("use_features", False):
+  if video.backbone_path and not video.use_features:
     import jax.numpy as jnp
-    _, variables = from_hf(video.backbone_path, dtype=jnp.dtype(video.get("dtype", "float32")))
+    _, variables = from_hf(video.backbone_path, dtype=jnp.dtype(video.dtype))
     encoder = dict(params["video_encoder"])
     encoder["backbone"] = _place_tree(encoder["backbone"],
                                       shardings["video_encoder"]["backbone"], variables["params"],
                                       f"video.backbone_path={video.backbone_path}")
     params["video_encoder"] = encoder
-  text = config.get("text")
-  if text is not None and text.enabled and text.get("hf_path"):
+  text = config.text
+  if text.enabled and text.hf_path:
     params["text_conditioner"] = _place_tree(params["text_conditioner"],
                                              shardings["text_conditioner"],
                                              _text_weights(text.hf_path),
                                              f"text.hf_path={text.hf_path}")
-  if config.decoder.get("hf_path"):
+  if config.decoder.hf_path:
     params["decoder"], null = load_decoder(params["decoder"], shardings["decoder"],
                                            config.decoder.hf_path, config.decoder)
-    if text is not None and text.enabled:
+    if text.enabled:
       params["beat_embed"] = _zeros(params["beat_embed"], shardings["beat_embed"])
       return params
     # VMAS's own paths into the decoder start at zero (MusicGen unconditional at step 0).

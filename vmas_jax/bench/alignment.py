@@ -1,6 +1,6 @@
 """`vmas bench alignment`: does the music follow the video?  Train, generate, measure.
 
-  vmas bench alignment --config configs/alignment.py --workdir /tmp/vmas_alignment
+  vmas bench alignment --config alignment --workdir /tmp/vmas_alignment
 
 1. Writes `data.synthetic_examples` aligned synthetic videos (training tempos and shapes)
    and prepares them (WORKDIR/data), and `--heldout` videos whose tempos lie between the
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "alignment.py")
+DEFAULT_CONFIG = "alignment"
 VARIANTS = {
     "full": {},
     "no_contrastive": {"loss.contrastive_weight": 0.0},

@@ -1,6 +1,6 @@
 """`vmas bench data`: prepare throughput (clips/s) and loader throughput (batches/s).
 
-  vmas bench data --config configs/small.py --videos 4 --video-seconds 40 --batches 10
+  vmas bench data --config small --videos 4 --video-seconds 40 --batches 10
 
 Writes synthetic aligned videos at the config's shapes (small: 10 s clips, 8 fps -> 80
 frames of 224x224), builds them with the dataset builder (codec randomly initialised, so no
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "small.py")
+DEFAULT_CONFIG = "small"
 
 
 def add_arguments(parser) -> None:

@@ -1,6 +1,6 @@
 """`vmas bench music-only`: trained on music alone, does the music follow a video's flashes?
 
-  vmas bench music-only --workdir /tmp/vmas_music_only [--config configs/music_only.py]
+  vmas bench music-only --workdir /tmp/vmas_music_only [--config music_only]
 
 1. Writes `data.synthetic_examples` synthetic soundtracks as WAV files (no pictures) and
    prepares them with `data.mode="music_only"` (WORKDIR/data); writes `--heldout` synthetic
@@ -30,7 +30,7 @@ import numpy as np
 
 from vmas_jax.bench.alignment import prepare_data
 
-DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "music_only.py")
+DEFAULT_CONFIG = "music_only"
 CONDITIONS = ("video", "flat", "shuffled")
 METRICS = (("beat_f1", "beat F1"), ("beat_hit", "BHS"), ("beat_alignment", "BAS"),
            ("onsets_per_s", "onsets/s"))

@@ -1,7 +1,7 @@
 """`vmas bench text-video`: can a text prompt steer the music of a video?  Train, generate,
 measure.
 
-  vmas bench text-video --config configs/text_video.py --workdir /tmp/vmas_text_video
+  vmas bench text-video --config text_video --workdir /tmp/vmas_text_video
 
 1. Writes `data.synthetic_examples` synthetic videos (`data.synthetic`: the palette colour
    sets the note, the flashes the beat) with a manifest CSV whose `caption` column names each
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "text_video.py")
+DEFAULT_CONFIG = "text_video"
 
 
 def add_arguments(parser) -> None:

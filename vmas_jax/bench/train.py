@@ -1,4 +1,4 @@
-"""`vmas bench train --config configs/small.py --steps N [--use-features] [--estimate] [--config.F=V ...]`
+"""`vmas bench train --config small --steps N [--use-features] [--estimate] [--config.F=V ...]`
 
 Times the jitted train step on synthetic in-memory batches of the config's shapes (the input
 pipeline is not measured): compile time, median step time, audio tokens/s and, when the
@@ -19,7 +19,7 @@ import numpy as np
 
 
 def add_arguments(parser) -> None:
-  parser.add_argument("--config", default="configs/small.py")
+  parser.add_argument("--config", default="small")
   parser.add_argument("--steps", type=int, default=20, help="timed steps (after 2 warm-up)")
   parser.add_argument("--batch-size", type=int, default=0, help="global batch (0: config's)")
   parser.add_argument("--use-features", action="store_true",

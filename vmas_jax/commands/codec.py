@@ -1,6 +1,6 @@
 """`vmas codec ...`: train, export, listen to and make data for EnCodec codecs.
 
-  vmas codec train --config configs/codec_bundled.py --workdir W [--audio DIR_OR_CSV]
+  vmas codec train --config codec_bundled --workdir W [--audio DIR_OR_CSV]
                    [--config.FIELD=VALUE ...]
   vmas codec export --workdir W --out DIR            # HF EncodecModel directory
   vmas codec roundtrip IN OUT [--codec DIR_OR_HUB_ID] # encode + decode -> WAV, 32 kHz
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "codec_bundled.py")
+DEFAULT_CONFIG = "codec_bundled"
 
 
 def add_arguments(parser):

@@ -29,7 +29,7 @@ def add_arguments(parser):
                       help="train --config in --workdir first (skipped when it has a "
                       "checkpoint) and generate with that run instead")
   parser.add_argument("--config", default=None, help="with --train: config file (default: "
-                      "configs/tiny.py settings from vmas_jax.config_defaults)")
+                      "the tiny config)")
   parser.add_argument("--workdir", default="/tmp/vmas_demo", help="with --train: run folder")
 
 

@@ -1,7 +1,7 @@
 """`vmas prepare`: build the TFDS/ArrayRecord clip dataset from videos (or synthetic ones).
 
-  vmas prepare --input VIDEOS_DIR_OR_CSV --output DATA_DIR [--config configs/tiny.py]
-  vmas prepare --synthetic 64 --output DATA_DIR --config configs/tiny.py
+  vmas prepare --input VIDEOS_DIR_OR_CSV --output DATA_DIR [--config tiny]
+  vmas prepare --synthetic 64 --output DATA_DIR --config tiny
   vmas prepare --input DIR --output DATA_DIR --beam-runner DirectRunner \
       --beam-option direct_num_workers=2 --beam-option direct_running_mode=multi_processing
 
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "tiny.py")
+DEFAULT_CONFIG = "tiny"
 
 
 def add_arguments(parser) -> None:

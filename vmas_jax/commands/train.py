@@ -10,7 +10,7 @@ import logging
 
 
 def add_arguments(parser) -> None:
-  parser.add_argument("--config", required=True, help="config file (configs/tiny.py[:arg])")
+  parser.add_argument("--config", required=True, help="a named config (tiny, small, ...: vmas_jax/configs) or a config file, with :ARG")
   parser.add_argument("--workdir", required=True, help="checkpoints, TensorBoard logs")
 
 

@@ -33,10 +33,10 @@ def clip_settings(config) -> dict:
   return dict(
       clip_seconds=float(d.clip_seconds), fps=float(v.video_fps), image_size=int(v.image_size),
       motion_fps=float(v.motion_fps),
-      frames_format=str(d.frames_format), store_waveform=bool(d.get("store_waveform", False)),
-      beat_embeddings=bool(d.get("beat_embeddings", True)), mode=str(d.get("mode", "paired")),
-      validation_fraction=float(d.get("validation_fraction", 0.1)),
-      jpeg_quality=int(d.get("jpeg_quality", 90)), sample_rate=int(c.sample_rate),
+      frames_format=str(d.frames_format), store_waveform=bool(d.store_waveform),
+      beat_embeddings=bool(d.beat_embeddings), mode=str(d.mode),
+      validation_fraction=float(d.validation_fraction),
+      jpeg_quality=int(d.jpeg_quality), sample_rate=int(c.sample_rate),
       frame_rate=int(c.frame_rate), num_codebooks=int(c.num_codebooks),
       codec=c.to_dict(), video=v.to_dict())
 
@@ -149,7 +149,7 @@ def local_video_clips(path, settings: dict, name: str | None = None):
   from vmas_jax.data.audio_io import load_audio
 
   path = str(path)
-  mode = settings.get("mode", "paired")
+  mode = settings["mode"]
   if mode != "paired":  # files without a picture (or, music_only, every file): music alone
     from vmas_jax.data.music_only import has_picture
     if mode == "music_only" or not has_picture(path):

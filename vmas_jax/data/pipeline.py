@@ -181,8 +181,7 @@ def make_dataset(config, *, split: str = "train", process_index: int | None = No
                                                float(d.curve_event_drop), rate),
                      seed=int(d.shuffle_seed) + 2)
   ds = ds.batch(d.global_batch_size // process_count, drop_remainder=repeat, batch_fn=list)
-  text = config.get("text")
-  text = text.to_dict() if text is not None and text.enabled else None
+  text = config.text.to_dict() if config.text.enabled else None
   return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, int(config.video.image_size),
                             with_ids, text))
 

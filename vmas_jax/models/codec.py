@@ -26,7 +26,7 @@ from vmas_jax.models.codec_layers import LSTM, Conv1d, ConvTranspose1d, ResnetBl
 Dtype = Any
 Array = jax.Array
 
-# The small trained codec shipped with the package (HF format; configs/codec_bundled.py).
+# The small trained codec shipped with the package (HF format; vmas_jax/configs/codec_bundled.py).
 BUNDLED_CODEC = Path(__file__).resolve().parents[1] / "assets" / "codec"
 
 

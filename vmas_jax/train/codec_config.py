@@ -1,4 +1,4 @@
-"""Defaults of codec-training configs (`configs/codec_*.py` call `codec_base_config()`).
+"""Defaults of codec-training configs (`vmas_jax/configs/codec_*.py` call `codec_base_config()`).
 
 `config.codec` holds `EncodecConfig` fields (the architecture); everything else is training.
 """
@@ -22,7 +22,6 @@ def codec_base_config() -> ml_collections.ConfigDict:
   c.log_every = 10
   c.nan_policy = "stop"  # stop | skip (see vmas_jax.train.loop.check_finite)
   c.tensorboard = True
-  c.step_sleep_s = 0.0  # debug: pause after each step (tests that kill a run mid-way)
   c.mesh_shape = (-1, 1, 1)
   c.weight_norm = False  # train conv kernels as direction x length (SEANet's weight norm)
   c.logical_axis_rules = [tuple(r) for r in DEFAULT_RULES]

@@ -73,12 +73,11 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
     log.info("resumed from step %d", latest)
   step = int(jax.device_get(state["step"]))
 
-  writer = metrics_lib.MetricWriter(workdir, tensorboard=config.get("tensorboard", True))
+  writer = metrics_lib.MetricWriter(workdir, tensorboard=config.tensorboard)
   stop = _StopFlag()
-  sleep_s = float(config.get("step_sleep_s", 0.0))
   seconds_per_step = config.data.global_batch_size * config.data.segment_seconds
   skipped, last, stopped = 0, {}, False
-  end = min(config.total_steps, config.get("stop_step") or config.total_steps)
+  end = min(config.total_steps, config.stop_step or config.total_steps)
   bar = tqdm(total=end, initial=step, disable=pid != 0, desc="codec", dynamic_ncols=True)
   try:
     while step < end:
@@ -101,8 +100,6 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
         ckpt.save(manager, step, state, iterator.get_state(), force=stopped)
       if stopped:
         break
-      if sleep_s:
-        time.sleep(sleep_s)
   finally:
     bar.close()
     manager.wait_until_finished()

@@ -95,17 +95,17 @@ def reconstruction_losses(x: Array, y: Array, loss_config, sample_rate: int):
   Returns (total, {"l1": ..., "mel": ..., "stft": ...}).
   """
   y = y[:, :x.shape[1]]
-  floor = loss_config.get("rms_floor", 0.0)
+  floor = loss_config.rms_floor
   if floor:  # per-example loudness normalisation: quiet segments count as much as loud ones
     scale = 1.0 / jnp.maximum(jnp.sqrt(jnp.mean(jnp.square(x), axis=1, keepdims=True)), floor)
     x, y = x * scale, y * scale
   l1 = jnp.mean(jnp.abs(x - y))
-  eps = loss_config.get("log_eps", 1e-5)
+  eps = loss_config.log_eps
   mel = multi_mel_loss(x, y, sample_rate, tuple(loss_config.mel_scales), loss_config.mel_bands,
                        eps)
   total = loss_config.l1_weight * l1 + loss_config.mel_weight * mel
   parts = {"l1": l1, "mel": mel}
-  if loss_config.get("stft_weight", 0.0):
+  if loss_config.stft_weight:
     parts["stft"] = multi_stft_loss(x, y, tuple(loss_config.stft_scales), eps)
     total = total + loss_config.stft_weight * parts["stft"]
   return total, parts

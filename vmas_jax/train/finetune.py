@@ -56,13 +56,11 @@ def is_trainable(path: tuple, groups, freeze_backbone: bool = True) -> bool:
 
 def settings(config):
   """(groups, lora rank, lora alpha, lora targets, freeze_backbone) of a config."""
-  ft = config.get("finetune")
-  if ft is None:
-    return ("all",), 0, 1.0, (), bool(config.video.get("freeze_backbone", True))
-  rank = int(ft.get("lora_rank", 0))
-  targets = lora.parse_targets(ft.get("lora_targets", "self_attn,encoder_attn,mlp")) if rank else ()
-  return (parse_groups(ft.get("trainable", "all")), rank, float(ft.get("lora_alpha", rank)),
-          targets, bool(config.video.get("freeze_backbone", True)))
+  ft = config.finetune
+  rank = int(ft.lora_rank)
+  targets = lora.parse_targets(ft.lora_targets) if rank else ()
+  return (parse_groups(ft.trainable), rank, float(ft.lora_alpha), targets,
+          bool(config.video.freeze_backbone))
 
 
 def trainable_mask(params, config):

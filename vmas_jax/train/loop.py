@@ -6,7 +6,6 @@ Sections: distributed start-up, mesh, input, model + sharded state, restore, ste
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
@@ -52,8 +51,8 @@ def make_data_iterator(config, feature_dim: int | None = None):
   """The Grain pipeline (synthetic dataset built on first use), or in-memory batches."""
   memory = lambda: memory_data.InMemoryIterator(
       config, process_index=jax.process_index(), process_count=jax.process_count(),
-      num_examples=config.data.get("memory_examples", 0), feature_dim=feature_dim)
-  if config.data.get("source", "pipeline") == "memory":
+      num_examples=config.data.memory_examples, feature_dim=feature_dim)
+  if config.data.source == "memory":
     return memory()
   from vmas_jax.data import pipeline
   pipeline.ensure_dataset(config)
@@ -95,10 +94,6 @@ def check_finite(finite: bool, step: int, policy: str) -> int:
     raise ValueError(f"nan_policy {policy!r}: expected 'stop' or 'skip'")
   log.warning("step %d: non-finite loss or gradient; update skipped", step)
   return 1
-
-
-def _batch_digest(batch: dict) -> str:
-  return hashlib.sha1(np.ascontiguousarray(batch["codes"]).tobytes()).hexdigest()[:16]
 
 
 def train(config, workdir, *, model=None, data_iterator=None) -> dict:
@@ -166,10 +161,8 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
   peak = metrics_lib.peak_flops()
   audio_tokens = example["codes"].shape[0] * k * f
 
-  writer = metrics_lib.MetricWriter(workdir, tensorboard=config.get("tensorboard", True))
+  writer = metrics_lib.MetricWriter(workdir, tensorboard=config.tensorboard)
   stop = _StopFlag()
-  trace = workdir / f"batch_trace_p{pid}.txt" if config.get("trace_batches", False) else None
-  sleep_s = float(config.get("step_sleep_s", 0.0))
   skipped, last, stopped = 0, {}, False
   bar = tqdm(total=config.total_steps, initial=step, disable=pid != 0, desc="train",
              dynamic_ncols=True)
@@ -178,9 +171,6 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
       t_start = time.perf_counter()  # step time = input + step (synchronised on `finite`)
       batch = next(iterator) if pending is None else pending
       pending = None
-      if trace is not None:
-        with trace.open("a") as fh:
-          fh.write(f"{step} {_batch_digest(batch)}\n")
       state, step_metrics = train_step(state, state_lib.to_global_batch(batch, bsh))
       skipped += check_finite(bool(jax.device_get(step_metrics["finite"])), step,
                               config.nan_policy)
@@ -201,8 +191,6 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
         ckpt.save(manager, step, state, iterator.get_state(), force=stopped)
       if stopped:
         break
-      if sleep_s:
-        time.sleep(sleep_s)
   finally:
     bar.close()
     manager.wait_until_finished()

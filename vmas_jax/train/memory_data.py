@@ -22,7 +22,7 @@ def batch_geometry(config, feature_dim: int | None = None) -> dict[str, int]:
               F=int(round(config.data.clip_seconds * config.codec.frame_rate)),
               T=int(round(config.data.clip_seconds * v.video_fps)), H=v.image_size,
               P=v.tokens_per_frame,
-              Df=int(feature_dim or v.get("feature_dim", v.temporal_dim)))
+              Df=int(feature_dim or v.temporal_dim))
 
 
 def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
@@ -43,8 +43,8 @@ def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
     ex["video_beat"] = rng.random(g["F"], dtype=np.float32)
     # A music beat target that follows the video beat, so the beat head has something to learn.
     ex["music_beat"] = (ex["video_beat"] > 0.8).astype(np.float32)
-    text = config.get("text")
-    if text is not None and text.enabled:  # a random caption of 1..max_tokens tokens
+    text = config.text
+    if text.enabled:  # a random caption of 1..max_tokens tokens
       length = int(rng.integers(1, text.max_tokens + 1))
       ex["text_ids"] = np.where(np.arange(text.max_tokens) < length, rng.integers(
           1, text.vocab_size, text.max_tokens), 0).astype(np.int32)

@@ -62,7 +62,7 @@ class Validator:
     self.config, self.mesh, self.rules = config, mesh, rules
     self.batch_sharding = batch_sharding
     self.feature_dim = feature_dim
-    self.max_batches = int(config.get("eval_batches", 0))
+    self.max_batches = int(config.eval_batches)
     replicated = NamedSharding(mesh, P())
     self._fn = jax.jit(_eval_fn(model), in_shardings=(param_shardings, batch_sharding),
                        out_shardings=replicated)
@@ -72,7 +72,7 @@ class Validator:
   def _local_batches(self):
     """Host-local batches of the held-out data, in a fixed order."""
     c = self.config
-    if c.data.get("source", "pipeline") == "memory":
+    if c.data.source == "memory":
       from vmas_jax.train.memory_data import make_example_batch
       n = self.max_batches or 2
       local = c.data.global_batch_size // jax.process_count()
@@ -82,8 +82,7 @@ class Validator:
         yield make_example_batch(c, local, seed, start, self.feature_dim)
       return
     from vmas_jax.data import pipeline
-    for i, batch in enumerate(pipeline.make_eval_iterator(c, split=c.get("eval_split",
-                                                                         "validation"),
+    for i, batch in enumerate(pipeline.make_eval_iterator(c, split=c.eval_split,
                                                           with_ids=False)):
       if self.max_batches and i >= self.max_batches:
         return
@@ -139,11 +138,11 @@ class Validator:
 def make_validator(model, config, mesh, rules, batch_sharding, param_shardings,
                    feature_dim=None) -> Validator | None:
   """The validator, or None when `eval_every` is 0 or there is no held-out split."""
-  if int(config.get("eval_every", 0)) <= 0:
+  if int(config.eval_every) <= 0:
     return None
-  if config.data.get("source", "pipeline") != "memory":
+  if config.data.source != "memory":
     from vmas_jax.data import pipeline, tfds_builder
-    split = config.get("eval_split", "validation")
+    split = config.eval_split
     splits = tfds_builder.load_builder(pipeline.ensure_dataset(config)).info.splits
     if split not in splits or splits[split].num_examples < jax.process_count():
       log.warning("no %r split with a clip per process: validation is off", split)
@@ -152,6 +151,6 @@ def make_validator(model, config, mesh, rules, batch_sharding, param_shardings,
 
 
 def is_due(step: int, config) -> bool:
-  every = int(config.get("eval_every", 0))
+  every = int(config.eval_every)
   return every > 0 and step % every == 0
 

@@ -1,7 +1,7 @@
 """Fine-tune `facebook/musicgen-small` on your videos on one 16 GB GPU (Colab T4-class).
 
-  vmas prepare --input VIDEOS_DIR --output DATA --config configs/finetune_small_t4.py
-  vmas train --config configs/finetune_small_t4.py --workdir RUN --config.data.dir=DATA
+  vmas prepare --input VIDEOS_DIR --output DATA --config finetune_small_t4
+  vmas train --config finetune_small_t4 --workdir RUN --config.data.dir=DATA
 
 The decoder starts as MusicGen-small (everything VMAS adds starts at zero, so step 0 is
 MusicGen unconditional); it stays frozen except for LoRA adapters (rank 16) on its attention
@@ -11,7 +11,7 @@ encoder and the VMAS heads train in full.  Frame-backbone features are extracted
 master weights, decoder layers rematerialised.  Offline, point the paths at local copies:
   --config.decoder.hf_path=/models/musicgen-small --config.codec.hf_path=/models/encodec_32khz
   --config.video.backbone_path=/models/hiera-base-224-hf
-Memory plan (`vmas bench train --config configs/finetune_small_t4.py --estimate`): see README.
+Memory plan (`vmas bench train --config finetune_small_t4 --estimate`): see README.
 """
 
 from vmas_jax.config_defaults import base_config

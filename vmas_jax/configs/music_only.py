@@ -2,21 +2,16 @@
 
   vmas bench music-only --workdir /tmp/vmas_music_only
 
-`configs/alignment.py` (bundled codec, 4-second clips, 4 fps features, a random tiny ViT)
+The `alignment` config (bundled codec, 4-second clips, 4 fps features, a random tiny ViT)
 with `data.mode="music_only"`: the training clips are the synthetic videos' soundtracks
 alone (WAV files, no pictures), each conditioned on its own jittered, thinned onset curve
 through the null memory; a smaller decoder and fewer steps, so it trains in minutes.
 """
 
-import importlib.util
-from pathlib import Path
+from vmas_jax.configs import alignment
 
 
 def get_config(arg: str | None = None):
-  spec = importlib.util.spec_from_file_location(
-      "_vmas_config_alignment", Path(__file__).with_name("alignment.py"))
-  alignment = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(alignment)
   c = alignment.get_config(arg)
   c.name = "music_only"
   c.total_steps = 240

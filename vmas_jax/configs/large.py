@@ -1,6 +1,6 @@
 """The `large` VMAS configuration.
 
-  vmas train --config configs/large.py --workdir /tmp/vmas_large
+  vmas train --config large --workdir /tmp/vmas_large
 """
 
 from vmas_jax.config_defaults import base_config

@@ -5,7 +5,7 @@ data stream resumes exactly; settings are changed by overrides).  To reproduce i
 
   apt-get install fluidsynth fluid-soundfont-gm && pip install pretty-midi
   vmas codec make-corpus --out /tmp/codec_corpus --songs 160 --seconds 24 --seed 0
-  T="vmas codec train --config configs/codec_bundled.py --workdir /tmp/codec_bundled"
+  T="vmas codec train --config codec_bundled --workdir /tmp/codec_bundled"
   $T --config.total_steps=2000 --config.stop_step=1457 --config.loss.l1_weight=1.0 \
      --config.loss.stft_weight=0.0 --config.loss.log_eps=1e-5
   $T --config.total_steps=2550 --config.stop_step=1854 --config.loss.l1_weight=1.0 \

@@ -1,7 +1,7 @@
 """The alignment experiment's recipe, and the bundled demo model's (CPU, under an hour).
 
-  vmas bench alignment --config configs/alignment.py --workdir /tmp/vmas_alignment
-  vmas bench alignment --config configs/alignment.py --variants full \
+  vmas bench alignment --config alignment --workdir /tmp/vmas_alignment
+  vmas bench alignment --config alignment --variants full \
       --export vmas_jax/assets/demo_model           # the bundled demo model
 
 A 4-layer, 128-wide decoder over the bundled codec's tokens (vmas_jax/assets/codec; a
@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 from vmas_jax.config_defaults import base_config
+from vmas_jax.models.codec import BUNDLED_CODEC
 
-BUNDLED_CODEC = Path(__file__).resolve().parents[1] / "vmas_jax" / "assets" / "codec"
 
 
 def _use_codec(c, folder: Path) -> None:
@@ -25,7 +25,6 @@ def _use_codec(c, folder: Path) -> None:
   c.codec.hf_path = str(folder)
   c.codec.update(dict(sample_rate=codec.sample_rate, frame_rate=codec.frame_rate,
                       num_codebooks=codec.num_codebooks, codebook_size=codec.codebook_size))
-  c.decoder.update(dict(num_codebooks=codec.num_codebooks, vocab_size=codec.codebook_size))
 
 
 def get_config(arg: str | None = None):

@@ -1,9 +1,9 @@
 """The `demo` VMAS configuration: a small-ish model on synthetic data, for one GPU.
 
-  vmas train --config configs/demo.py --workdir /tmp/vmas_demo
+  vmas train --config demo --workdir /tmp/vmas_demo
 
 A 6-layer, 384-wide decoder over 4 x 2048 tokens of the bundled codec (vmas_jax/assets/codec,
-trained with configs/codec_bundled.py), a randomly initialised tiny frame
+trained with the `codec_bundled` config), a randomly initialised tiny frame
 backbone (no downloads) under a 2-layer temporal encoder, 5-second clips, bf16 compute with
 fp32 master weights.
 """

@@ -1,6 +1,6 @@
 """The `medium` VMAS configuration.
 
-  vmas train --config configs/medium.py --workdir /tmp/vmas_medium
+  vmas train --config medium --workdir /tmp/vmas_medium
 """
 
 from vmas_jax.config_defaults import base_config

@@ -1,6 +1,6 @@
 """The `tiny` VMAS configuration: every part shrunk so a laptop CPU trains it in seconds.
 
-  vmas train --config configs/tiny.py --workdir /tmp/vmas_tiny
+  vmas train --config tiny --workdir /tmp/vmas_tiny
 
 Uses the bundled trained codec (vmas_jax/assets/codec), a randomly initialised tiny frame
 backbone and a small synthetic dataset (built on first use), so it needs no downloads.

@@ -1,6 +1,6 @@
 """The `small` VMAS configuration.
 
-  vmas train --config configs/small.py --workdir /tmp/vmas_small
+  vmas train --config small --workdir /tmp/vmas_small
 """
 
 from vmas_jax.config_defaults import base_config

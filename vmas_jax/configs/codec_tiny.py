@@ -1,6 +1,6 @@
 """A codec-training config that runs in seconds per step on a laptop CPU (tests, trying out).
 
-  vmas codec train --config configs/codec_tiny.py --workdir /tmp/codec_tiny
+  vmas codec train --config codec_tiny --workdir /tmp/codec_tiny
 
 Synthetic music only, 4 base filters, 16-dim latents, the real 32 kHz / 50 Hz / 4 x 2048
 interface.
