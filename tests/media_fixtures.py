@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
+
+from vmas_jax.data import synthetic
 
 
 def level(i: int) -> int:
@@ -83,3 +86,31 @@ def write_audio_only(path, seconds=0.5):
 
 def level_frames(n, h=48, w=64):
   return [np.full((h, w, 3), level(i), np.uint8) for i in range(n)]
+
+
+def make_broken_videos(out_dir, seconds: float = 2.0, size: int = 32,
+                       fps: float = 4.0, sample_rate: int = 32000) -> dict[str, str]:
+  """Write one unusable file of every kind, for tests of the builder.
+
+  Returns {kind: path} for kinds: empty, unreadable, truncated, no_audio, no_video, too_short.
+  `seconds` is the clip length; `too_short` lasts half of it.
+  """
+  out = Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  rng = np.random.default_rng(1)
+  beats = synthetic.regular_beats(seconds, 120.0, 0.0)
+  frames = synthetic.render_frames(beats, synthetic.PALETTE["red"][0], "square", seconds, fps, size, rng)
+  wav = synthetic.render_music(beats, 220.0, (1.0,), seconds, sample_rate)
+  paths = {k: out / f"bad_{k}.mp4" for k in
+           ("empty", "unreadable", "truncated", "no_audio", "no_video", "too_short")}
+  paths["empty"].write_bytes(b"")
+  paths["unreadable"].write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+  # truncated: the index says `seconds` but half of the media data is missing
+  synthetic.write_video(paths["truncated"], frames, fps, wav, sample_rate, faststart=True)
+  data = paths["truncated"].read_bytes()
+  paths["truncated"].write_bytes(data[:len(data) // 2])
+  synthetic.write_video(paths["no_audio"], frames, fps, None, sample_rate)
+  synthetic.write_video(paths["no_video"], None, fps, wav, sample_rate)
+  half = int(len(frames) // 2)
+  synthetic.write_video(paths["too_short"], frames[:half], fps, wav[:len(wav) // 2], sample_rate)
+  return {k: str(v) for k, v in paths.items()}

@@ -17,7 +17,19 @@ from train_support import standin_config  # noqa: E402
 
 from vmas_jax.sharding import make_mesh  # noqa: E402
 from vmas_jax.train import memory_data, state as st  # noqa: E402
-from vmas_jax.train.step import make_eval_loss  # noqa: E402
+from vmas_jax.train.step import make_loss_fn  # noqa: E402
+
+
+def make_eval_loss(model, loss_config, mesh, rules):
+  """Jitted `(params, batch, rng) -> (loss, metrics, grads)` on `mesh`."""
+  import flax.linen as nn
+  fn = jax.jit(jax.value_and_grad(make_loss_fn(model, loss_config), has_aux=True))
+
+  def run(params, batch, rng):
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+      (loss, metrics), grads = fn(params, batch, rng)
+    return loss, metrics, grads
+  return run
 
 
 def run(mesh_shape, devices, model, config, batch, ref_params=None):

@@ -14,7 +14,7 @@ import numpy as np
 from vmas_jax import convert, pretrained
 from vmas_jax.config_defaults import tiny_config
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
-from vmas_jax.sharding import DEFAULT_RULES, logical_shardings, make_mesh
+from vmas_jax.sharding import DEFAULT_RULES, make_mesh
 
 
 def main(path):
@@ -25,7 +25,7 @@ def main(path):
   module = MusicDecoder(DecoderConfig.from_config(dec_cfg))
   boxed = jax.eval_shape(module.init, jax.random.key(0), jnp.zeros((1, 4, 2), jnp.int32),
                          jnp.zeros((1, 1, 32)))["params"]
-  shardings = logical_shardings(boxed, mesh, DEFAULT_RULES)
+  shardings = nn.logical_to_mesh_sharding(nn.get_partition_spec(boxed), mesh, DEFAULT_RULES)
   params, _ = pretrained.load_decoder(nn.unbox(boxed), shardings, path, dec_cfg)
   _, ref = convert.from_hf(path)
   checked = 0

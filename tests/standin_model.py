@@ -1,6 +1,6 @@
 """A tiny stand-in with the VMAS model's call contract, for testing the training system alone.
 
-`__call__(batch, *, deterministic) -> outputs` as `vmas_jax.models.vmas.VMAS`: a one-layer
+`__call__(batch, *, deterministic) -> VMASOutput` as `vmas_jax.models.vmas.VMAS`: a one-layer
 causal-free token MLP over the delayed codes, a mean-pooled video embedding, a beat head.
 Not a model of anything; it only has to be differentiable, sharded and seed-deterministic.
 """
@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from vmas_jax import layers
+from vmas_jax.models.outputs import VMASOutput
 
 
 class StandIn(nn.Module):
@@ -45,6 +46,6 @@ class StandIn(nn.Module):
     log_t = self.param("log_temperature", nn.with_logical_partitioning(
         lambda *_: jnp.log(jnp.float32(0.07)), ()), ())
     beat = layers.Dense(1, ("embed",), ("norm",), name="beat_head")(h)[..., 0]
-    return {"logits": logits.transpose(0, 2, 1, 3), "targets": targets,
-            "target_mask": jnp.ones((k, f), bool), "music_embed": music, "video_embed": vid,
-            "log_temperature": log_t, "beat_logits": beat}
+    return VMASOutput(logits=logits.transpose(0, 2, 1, 3), targets=targets,
+                      target_mask=jnp.ones((k, f), bool), music_embed=music, video_embed=vid,
+                      log_temperature=log_t, beat_logits=beat)

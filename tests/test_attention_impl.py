@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from random_params import init_variables
 from vmas_jax import layers
-from vmas_jax.models.music_decoder import (DecoderConfig, MusicDecoder, empty_cache,
-                                           init_variables, unstack_layers)
+from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache, unstack_layers
 from vmas_jax.models.video_encoder import TemporalVideoEncoder
 
 TINY = DecoderConfig(num_layers=2, d_model=32, num_heads=4, ffn_dim=48, vocab_size=40,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from media_fixtures import make_broken_videos
 from vmas_jax import cli
 from vmas_jax.config_utils import load_config
 from vmas_jax.data import clips, synthetic, tfds_builder
@@ -28,7 +29,7 @@ def inputs(tmp_path_factory):
   root = tmp_path_factory.mktemp("videos")
   labels = synthetic.make_synthetic_videos(root, NUM_GOOD, seconds=SECONDS, seed=3, size=32,
                                            fps=4.0)
-  bad = synthetic.make_broken_videos(root / "bad", seconds=2.0, size=32, fps=4.0)
+  bad = make_broken_videos(root / "bad", seconds=2.0, size=32, fps=4.0)
   (root / "notes.txt").write_text("not a video")  # reported, not tried: not a media file
   return root, labels, bad
 
@@ -131,7 +132,7 @@ def test_csv_manifest_lists_the_same_videos_as_the_folder(inputs):
 def test_synthetic_flashes_and_onsets_fall_on_the_beats():
   import librosa
   rng = np.random.default_rng(0)
-  beats = synthetic._beat_times(4.0, 90.0, 0.5)
+  beats = synthetic.regular_beats(4.0, 90.0, 0.5)
   rgb, freq, harmonics = synthetic.PALETTE["green"]
   frames = synthetic.render_frames(beats, rgb, "circle", 4.0, 8.0, 32, rng)
   brightness = frames.reshape(len(frames), -1).max(axis=1).astype(float)

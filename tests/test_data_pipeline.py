@@ -10,6 +10,7 @@ from PIL import Image
 
 from vmas_jax.config_utils import load_config
 from vmas_jax.data import pipeline, tfds_builder
+from vmas_jax.train.state import to_global_batch
 
 # 6 synthetic 2 s clips at 4 fps, 32x32; training windows of 1 s cut from them
 OVERRIDES = ["--config.data.synthetic_examples=6", "--config.data.validation_fraction=0.0",
@@ -111,12 +112,12 @@ def test_restored_iterator_yields_exactly_the_next_batch(data_dir, workers):
       np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
-def test_to_global_arrays(data_dir):
+def test_to_global_batch(data_dir):
   config = _config(data_dir)
   batch = next(pipeline.make_train_iterator(config, process_index=0, process_count=1))
   mesh = jax.make_mesh((1,), ("data",))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-  arrays = pipeline.to_global_arrays(batch, sharding)
+  arrays = to_global_batch(batch, sharding)
   for key, value in batch.items():
     assert isinstance(arrays[key], jax.Array) and arrays[key].sharding == sharding
     np.testing.assert_array_equal(np.asarray(arrays[key]), value)

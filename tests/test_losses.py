@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 
 from vmas_jax import losses
+from vmas_jax.models.outputs import VMASOutput
 
 
 def _log_softmax(row):
@@ -86,11 +87,11 @@ def test_total_is_weighted_sum():
   B, K, S, V, F, E = 2, 2, 4, 3, 3, 4
   emb = rng.randn(B, E).astype(np.float32)
   emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-  out = dict(logits=jnp.asarray(rng.randn(B, K, S, V), jnp.float32),
-             targets=jnp.asarray(rng.randint(0, V, (B, K, S))),
-             target_mask=jnp.ones((K, S), bool), music_embed=jnp.asarray(emb),
-             video_embed=jnp.asarray(emb[::-1].copy()), log_temperature=jnp.float32(-2.0),
-             beat_logits=jnp.asarray(rng.randn(B, F), jnp.float32))
+  out = VMASOutput(logits=jnp.asarray(rng.randn(B, K, S, V), jnp.float32),
+                   targets=jnp.asarray(rng.randint(0, V, (B, K, S))),
+                   target_mask=jnp.ones((K, S), bool), music_embed=jnp.asarray(emb),
+                   video_embed=jnp.asarray(emb[::-1].copy()), log_temperature=jnp.float32(-2.0),
+                   beat_logits=jnp.asarray(rng.randn(B, F), jnp.float32))
   batch = dict(music_beat=jnp.asarray(rng.rand(B, F), jnp.float32))
   cfg = ml_collections.ConfigDict(dict(contrastive_weight=0.3, beat_weight=0.2))
   total, m = losses.vmas_loss(out, batch, cfg)

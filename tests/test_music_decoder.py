@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from vmas_jax.config_defaults import base_config
-from vmas_jax.models.music_decoder import (DecoderConfig, MusicDecoder, empty_cache,
-                                           init_variables, stack_layers, unstack_layers)
+from random_params import init_variables
+from vmas_jax.models.music_decoder import (DecoderConfig, MusicDecoder, empty_cache, stack_layers,
+                                           unstack_layers)
 
 TINY = DecoderConfig(num_layers=2, d_model=32, num_heads=4, ffn_dim=48, num_codebooks=4,
                      vocab_size=40, max_positions=64)

@@ -8,7 +8,8 @@ import pytest
 
 from vmas_jax import convert
 from vmas_jax.convert import musicgen
-from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, init_variables
+from random_params import init_variables
+from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
 
 CFG = DecoderConfig(num_layers=2, d_model=32, num_heads=4, ffn_dim=48, num_codebooks=4,
                     vocab_size=40, max_positions=64)

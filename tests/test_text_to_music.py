@@ -85,7 +85,8 @@ def test_greedy_text_to_music_equals_hf_generate(hf_dir, guidance):
 
 
 def test_from_pretrained_rejects_a_decoder_only_dir(tmp_path):
-  from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, init_variables
+  from random_params import init_variables
+  from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
   module = MusicDecoder(DecoderConfig(num_layers=1, d_model=16, num_heads=2, ffn_dim=16,
                                       vocab_size=32))
   convert.to_hf(module, init_variables(module), tmp_path)

@@ -1,4 +1,4 @@
-"""Text and video side by side (DESIGN §2.5): a MusicGen start is exactly text-conditional
+"""Text and video side by side: a MusicGen start is exactly text-conditional
 MusicGen; text and video are dropped independently; 3-row guidance; a text+video train step."""
 
 import dataclasses
@@ -14,11 +14,13 @@ from vmas_jax import losses
 from vmas_jax.build import build_model
 from vmas_jax.config_utils import load_config
 from vmas_jax.models import delay_pattern
-from vmas_jax.models.music_decoder import MusicDecoder, init_variables
+from vmas_jax.models.music_decoder import MusicDecoder
 from vmas_jax.models.text.musicgen import MusicGen, MusicGenConfig
 from vmas_jax.models.vmas import VMAS
 from vmas_jax.sample import generate, guide
 from vmas_jax.train import memory_data
+
+from random_params import init_variables
 
 OVERRIDES = ["--config.data.clip_seconds=0.5", "--config.video.use_features=True",
              "--config.data.frames_format=features", "--config.codec.codebook_size=64",

@@ -8,7 +8,7 @@ from standin_model import StandIn
 from train_support import standin_config
 from vmas_jax.sharding import make_mesh
 from vmas_jax.train import memory_data, state as st
-from vmas_jax.train.loop import check_finite
+from vmas_jax.train.harness import check_finite
 from vmas_jax.train.step import make_grad_fn, make_train_step
 
 

@@ -58,12 +58,12 @@ def test_validator_masks_padding_and_matches_direct_computation():
   with nn.logical_axis_rules(rules):
     out = model.apply({"params": state["params"]}, rows)
     alone = model.apply({"params": state["params"]}, rows, drop_condition=jnp.ones(11, bool))
-  want_ar, ar = losses.ar_loss(out["logits"], out["targets"], out["target_mask"])
+  want_ar, ar = losses.ar_loss(out.logits, out.targets, out.target_mask)
   assert got["val/examples"] == 11
   np.testing.assert_allclose(got["val/loss_ar"], want_ar, rtol=1e-5)
   np.testing.assert_allclose([got[f"val/acc_cb{k}"] for k in range(4)], ar["acc_k"], rtol=1e-5)
   np.testing.assert_allclose(got["val/loss_beat"],
-                             losses.beat_loss(out["beat_logits"], rows["music_beat"]), rtol=1e-5)
-  want = retrieval_metrics(np.asarray(alone["music_embed"]), np.asarray(out["video_embed"]))
+                             losses.beat_loss(out.beat_logits, rows["music_beat"]), rtol=1e-5)
+  want = retrieval_metrics(np.asarray(alone.music_embed), np.asarray(out.video_embed))
   for key, value in want.items():
     assert got[f"val/{key}"] == pytest.approx(value), key

@@ -175,7 +175,7 @@ def test_load_pretrained_imports_backbone(tmp_path, variables):
 
 def test_every_parameter_has_logical_axes():
   from vmas_jax.models.vision import Hiera
-  from vmas_jax.sharding import logical_shardings, make_mesh
+  from vmas_jax.sharding import DEFAULT_RULES, make_mesh
   hiera = Hiera(image_size=(64, 64), embed_dim=8, depths=(1, 2, 1, 1), num_heads=(1, 2, 2, 4))
   f = jnp.zeros((1, 1, 16, 16, 3), jnp.uint8)
   trees = [jax.eval_shape(ENC.init, jax.random.key(0), f, jnp.zeros((1, 1)), jnp.ones((1, 1), bool)),
@@ -184,7 +184,8 @@ def test_every_parameter_has_logical_axes():
   for tree in trees:
     leaves = jax.tree.leaves(tree, is_leaf=is_box)
     assert leaves and all(is_box(v) for v in leaves)
-    logical_shardings(tree, make_mesh((1, 1, 1), jax.devices()[:1]))  # no axis used twice
+    nn.logical_to_mesh_sharding(nn.get_partition_spec(tree), make_mesh((1, 1, 1), jax.devices()[:1]),
+                                DEFAULT_RULES)  # no axis used twice
 
 
 def test_hiera_frame_tokens_in_chunks():

@@ -30,22 +30,22 @@ def test_vmas_outputs_and_beat_alignment():
   apply = jax.jit(lambda p, bt: model.apply({"params": p}, bt))
   out = apply(params, batch)
   s = f + k - 1
-  assert out["logits"].shape == (b, k, s, 64) and out["targets"].shape == (b, k, s)
-  assert out["target_mask"].shape == (k, s) and out["beat_logits"].shape == (b, f)
+  assert out.logits.shape == (b, k, s, 64) and out.targets.shape == (b, k, s)
+  assert out.target_mask.shape == (k, s) and out.beat_logits.shape == (b, f)
   for name in ("music_embed", "video_embed"):
-    np.testing.assert_allclose(jnp.linalg.norm(out[name], axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(jnp.linalg.norm(getattr(out, name), axis=-1), 1.0, rtol=1e-5)
   # Delay pattern: target slot (k, s) holds frame s - k of codebook k.
-  np.testing.assert_array_equal(out["targets"][:, 0, :f], batch["codes"][:, 0])
-  np.testing.assert_array_equal(out["targets"][:, k - 1, k - 1:], batch["codes"][:, k - 1])
+  np.testing.assert_array_equal(out.targets[:, 0, :f], batch["codes"][:, 0])
+  np.testing.assert_array_equal(out.targets[:, k - 1, k - 1:], batch["codes"][:, k - 1])
 
   # Changing the video beat at frame 10 changes nothing before decoder position 10 (causal)
   # and changes position 10 itself: the curve is aligned with codebook 0 of frame 10.
   bumped = dict(batch, video_beat=batch["video_beat"].copy())
   bumped["video_beat"][:, 10] += 1.0
   out2 = apply(params, bumped)
-  np.testing.assert_allclose(out2["logits"][:, :, :10], out["logits"][:, :, :10], atol=1e-6)
-  assert np.abs(out2["logits"][:, :, 10] - out["logits"][:, :, 10]).max() > 1e-4
-  np.testing.assert_allclose(out2["beat_logits"][:, :10], out["beat_logits"][:, :10], atol=1e-6)
+  np.testing.assert_allclose(out2.logits[:, :, :10], out.logits[:, :, :10], atol=1e-6)
+  assert np.abs(out2.logits[:, :, 10] - out.logits[:, :, 10]).max() > 1e-4
+  np.testing.assert_allclose(out2.beat_logits[:, :10], out.beat_logits[:, :10], atol=1e-6)
 
   cond = jax.jit(lambda p: model.apply({"params": p}, batch["features"], batch["frame_times"],
                                        batch["frame_mask"], batch["video_beat"],

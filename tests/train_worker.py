@@ -18,7 +18,8 @@ from train_support import TracedIterator, standin_config, worker_options  # noqa
 
 from vmas_jax.config_utils import apply_overrides  # noqa: E402
 from vmas_jax.train import train  # noqa: E402
-from vmas_jax.train.loop import make_data_iterator, maybe_initialize_distributed  # noqa: E402
+from vmas_jax.train.harness import maybe_initialize_distributed  # noqa: E402
+from vmas_jax.train.loop import make_data_iterator  # noqa: E402
 
 if __name__ == "__main__":
   logging.basicConfig(level=logging.WARNING)

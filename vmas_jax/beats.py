@@ -1,4 +1,4 @@
-"""Video and music beat curves at the codec frame rate (DESIGN §2.4). Pure numpy + librosa.
+"""Video and music beat curves at the codec frame rate. Pure numpy + librosa.
 
 Video: novelty 1 - cos(f_t, f_{t-1}) of per-frame embeddings (at the backbone's rate) plus
 motion energy (mean absolute difference of low-resolution gray frames, at its own rate of

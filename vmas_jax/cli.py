@@ -1,8 +1,7 @@
 """The `vmas` command line: one subcommand per job.
 
 Each subcommand lives in `vmas_jax.commands.<name>` and defines
-`add_arguments(parser)` and `run(args) -> int`.  Subcommands whose module does not exist yet
-exit with status 2 and say so, rather than pretending to work.
+`add_arguments(parser)` and `run(args) -> int`.
 """
 
 from __future__ import annotations
@@ -23,26 +22,13 @@ SUBCOMMANDS = {
 }
 
 
-def load_optional(module: str):
-  """The module, or None when it does not exist (its own import errors still raise)."""
-  try:
-    return importlib.import_module(module)
-  except ModuleNotFoundError as e:
-    if e.name == module:
-      return None
-    raise
-
-
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="vmas", description="Video-to-music generation in JAX.")
   sub = parser.add_subparsers(dest="command", metavar="COMMAND")
   for name, help_text in SUBCOMMANDS.items():
     p = sub.add_parser(name, help=help_text, description=help_text)
-    mod = load_optional(f"vmas_jax.commands.{name}")
-    if mod is not None:
-      mod.add_arguments(p)
-    else:
-      p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    mod = importlib.import_module(f"vmas_jax.commands.{name}")
+    mod.add_arguments(p)
     p.set_defaults(_module=mod, _name=name)
   return parser
 
@@ -54,9 +40,6 @@ def main(argv: list[str] | None = None) -> int:
   args, unknown = parser.parse_known_args(argv)
   if args.command is None:
     parser.print_help()
-    return 2
-  if args._module is None:
-    print(f"vmas {args._name}: not built yet in this version of vmas_jax.", file=sys.stderr)
     return 2
   overrides = [u for u in unknown if u.startswith("--config.")]
   rest = [u for u in unknown if not u.startswith("--config.")]

@@ -1,7 +1,8 @@
 """The default configuration tree shared by every file in `vmas_jax/configs/`.
 
-`vmas_jax/configs/<name>.py` call `base_config(size)` and override what differs.  Every modelling
-choice that the paper leaves open is a field here (DESIGN §1).
+`vmas_jax/configs/<name>.py` call `base_config(size)` and override what differs.  Every
+modelling choice that the paper leaves open is a field here; docs/ARCHITECTURE.md says which
+code reads each section.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ml_collections
 from vmas_jax.models.codec import BUNDLED_CODEC
 from vmas_jax.sharding import DEFAULT_RULES
 
-# MusicGen decoder sizes (DESIGN §2.2); `tiny` runs on a laptop CPU in seconds.
+# MusicGen decoder sizes; `tiny` runs on a laptop CPU in seconds.
 DECODER_SIZES = {
     "tiny": dict(num_layers=2, d_model=64, num_heads=4, ffn_dim=128),
     "small": dict(num_layers=24, d_model=1024, num_heads=16, ffn_dim=4096),
@@ -59,7 +60,7 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.decoder.num_codebooks = c.codec.get_ref("num_codebooks")
   c.decoder.vocab_size = c.codec.get_ref("codebook_size")
 
-  # -- video side: frame backbone + factorized temporal encoder
+  # -- video side: frame backbone + temporal encoder (factorised self-attention)
   c.video = ml_collections.ConfigDict(dict(
       backbone="hiera",  # hiera | clip_vit | tiny_vit
       backbone_path="facebook/hiera-base-224-hf", image_size=224, video_fps=8.0,
@@ -70,7 +71,7 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       time_scale=8.0, temporal_dropout=0.0,  # time positions: sinusoid of seconds * time_scale
       dtype="bfloat16", attention_impl="auto"))
 
-  # -- text prompts beside the video (DESIGN §2.5; vmas_jax.models.text_video), off by default.
+  # -- text prompts beside the video (vmas_jax.models.text_video), off by default.
   # hf_path: a full `musicgen` or a T5 directory / hub id (its T5 config, weights and
   # tokenizer); empty: a random T5 of the sizes below and `tokenizer` ("byt5": bytes, no
   # files; or a tokenizer directory).  max_tokens: captions are padded / truncated to it.
@@ -81,13 +82,13 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       vocab_size=384, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
       feed_forward_proj="relu", dtype="float32"))
 
-  # -- the VMAS heads and objective weights (DESIGN §2.4)
+  # -- the VMAS heads and objective weights
   c.model = ml_collections.ConfigDict(dict(
       contrastive_dim=512, temperature_init=0.07, beat_conditioning=True))
   # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
   c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
                                           chunked_logits=True))
-  # -- fine-tuning (DESIGN §2.5; vmas_jax.train.finetune): trainable is a comma list of all |
+  # -- fine-tuning (vmas_jax.train.finetune): trainable is a comma list of all |
   # decoder | video_encoder | cross_attention | layer_norms | heads | lora; lora_rank > 0 adds
   # LoRA on the decoder's lora_targets (self_attn, encoder_attn, mlp)
   c.finetune = ml_collections.ConfigDict(dict(

@@ -1,4 +1,4 @@
-"""Video in, music out (DESIGN §5).
+"""Video in, music out.
 
   pipe = MusicVideoPipeline.from_pretrained()   # the bundled demo model (or an exported dir)
   pipe = MusicVideoPipeline.from_workdir("/tmp/vmas_tiny")   # or a training run
@@ -138,7 +138,7 @@ class MusicVideoPipeline:
              "frame_mask": tile(mask), "video_beat": tile(curve),
              **{k: tile(v[0]) for k, v in text.items()}}
     out = self._embeddings(self.params, batch)
-    return np.asarray(jnp.sum(out["music_embed"] * out["video_embed"], -1))
+    return np.asarray(jnp.sum(out.music_embed * out.video_embed, -1))
 
   # -- generation ---------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The VMAS training objective (DESIGN §2.4).
+"""The VMAS training objective.
 
   L = L_ar + contrastive_weight * L_con + beat_weight * L_beat
 
@@ -114,23 +114,23 @@ def beat_loss(logits: Array, targets: Array, mask: Array | None = None) -> Array
   return (bce * m).sum() / jnp.maximum(m.sum(), 1.0)
 
 
-def vmas_loss(outputs: dict[str, Array], batch: dict[str, Array], loss_config
-              ) -> tuple[Array, dict[str, Array]]:
-  """The weighted total from the model's outputs (see `VMAS.__call__`).
+def ar_loss_of(outputs, mask: Array) -> tuple[Array, dict[str, Array]]:
+  """`ar_loss` of a `VMASOutput`, from its logits or (chunked) its hidden states and heads."""
+  if outputs.logits is not None:
+    return ar_loss(outputs.logits, outputs.targets, mask)
+  return ar_loss_from_hidden(outputs.hidden, outputs.lm_heads, outputs.targets, mask)
 
-  outputs: logits [B,K,S,V] (or hidden [B,S,D] and lm_heads [K,D,V], for the chunked form),
-  targets [B,K,S], target_mask [K,S] or [B,K,S], music_embed [B,E], video_embed [B,E],
-  log_temperature [], beat_logits [B,F].  batch: music_beat [B,F], has_video [B] (optional).
+
+def vmas_loss(outputs, batch: dict[str, Array], loss_config) -> tuple[Array, dict[str, Array]]:
+  """The weighted total from the model's `VMASOutput` (`vmas_jax.models.outputs`).
+
+  batch: music_beat [B,F], has_video [B] (optional; music-only rows have no video to pair).
   Returns (total, metrics) where metrics hold every term and per-codebook accuracy.
   """
-  if "logits" in outputs:
-    l_ar, ar = ar_loss(outputs["logits"], outputs["targets"], outputs["target_mask"])
-  else:
-    l_ar, ar = ar_loss_from_hidden(outputs["hidden"], outputs["lm_heads"], outputs["targets"],
-                                   outputs["target_mask"])
-  l_con, con = contrastive_loss(outputs["music_embed"], outputs["video_embed"],
-                                outputs["log_temperature"], batch.get("has_video"))
-  l_beat = beat_loss(outputs["beat_logits"], batch["music_beat"], outputs.get("beat_mask"))
+  l_ar, ar = ar_loss_of(outputs, outputs.target_mask)
+  l_con, con = contrastive_loss(outputs.music_embed, outputs.video_embed,
+                                outputs.log_temperature, batch.get("has_video"))
+  l_beat = beat_loss(outputs.beat_logits, batch["music_beat"])
   total = l_ar + loss_config.contrastive_weight * l_con + loss_config.beat_weight * l_beat
   metrics = {"loss": total, "loss_ar": l_ar, "loss_contrastive": l_con, "loss_beat": l_beat,
              "contrastive_acc": con["acc"], "temperature": con["temperature"]}

@@ -1,4 +1,4 @@
-"""Jitted autoregressive sampler for the music decoder (DESIGN §5).
+"""Jitted autoregressive sampler for the music decoder.
 
 One `jax.jit` holds: a prefill of the known prefix (BOS + prompt) that also computes the
 cross-attention K/V once, then a single `jax.lax.while_loop` over delayed token positions
@@ -8,7 +8,7 @@ with a static-shape KV cache.  The delay pattern lives in a grid of "forced" tok
 unconditional (null memory) rows share one batch of 2B rows; the guided logits are
 `uncond + (cond - uncond) * guidance_scale`, as HF MusicGen.
 
-A text + video memory (`video_mask`, DESIGN §2.5) is guided with two weights, from three rows
+A text + video memory (`video_mask`) is guided with two weights, from three rows
 (multi-condition guidance in the InstructPix2Pix form, text first):
   logits = uncond + g_text * (text - uncond) + g_video * (text_video - text)
 where `text` drops the video tokens (null memory, no beat offsets) and `uncond` drops both.

@@ -54,11 +54,3 @@ def make_mesh(mesh_shape: Sequence[int], devices=None) -> Mesh:
                      f"{len(devices)} are available")
   return jax.make_mesh(tuple(shape), MESH_AXES, devices=devices,
                        axis_types=(jax.sharding.AxisType.Auto,) * len(MESH_AXES))
-
-
-def logical_shardings(abstract_boxed_tree, mesh: Mesh, rules=DEFAULT_RULES):
-  """NamedShardings for a tree of `nn.LogicallyPartitioned` leaves (e.g. eval_shape(init))."""
-  specs = nn.get_partition_spec(abstract_boxed_tree)
-  mesh_specs = nn.logical_to_mesh(specs, rules)
-  return jax.tree.map(lambda s: NamedSharding(mesh, s), mesh_specs,
-                      is_leaf=lambda x: isinstance(x, P))

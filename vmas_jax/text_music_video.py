@@ -1,4 +1,4 @@
-"""Music for a video from a text prompt alone, with no VMAS run (DESIGN §2.5, §5).
+"""Music for a video from a text prompt alone, with no VMAS run.
 
   pipe = TextMusicVideoPipeline.from_pretrained("facebook/musicgen-small")
   result = pipe("clip.mp4", "out/", prompt="calm piano")   # out/clip.wav, out/clip_music.mp4

@@ -1,4 +1,4 @@
-"""MusicGen text-to-music in JAX: prompts in, codes and audio out (DESIGN §2.5, §5).
+"""MusicGen text-to-music in JAX: prompts in, codes and audio out.
 
   t2m = TextToMusic.from_pretrained("facebook/musicgen-small")   # or a local directory
   codes = t2m.generate(["calm piano", "upbeat synthwave"], 500, jax.random.key(0))

@@ -8,11 +8,12 @@ Compile time is reported separately; the timed runs follow one warm-up call.
 
 from __future__ import annotations
 
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from vmas_jax.bench.timing import time_calls
 
 
 def add_arguments(parser):
@@ -22,18 +23,6 @@ def add_arguments(parser):
   parser.add_argument("--batch", type=int, default=1)
   parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
   parser.add_argument("--repeats", type=int, default=3)
-
-
-def _timed(fn, *args, repeats: int):
-  t = time.perf_counter()
-  out = jax.block_until_ready(fn(*args))
-  first = time.perf_counter() - t
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t)
-  return out, first, float(np.median(times))
 
 
 def run(args) -> int:
@@ -47,8 +36,11 @@ def run(args) -> int:
                 (args.batch, int(np.ceil(args.seconds / 2.0)) + 1))[:, :n]
   wav = jnp.asarray(wav)
   encode, decode = jitted_codec(cfg, module.dtype)
-  codes, enc_first, enc_s = _timed(encode, variables, wav, repeats=args.repeats)
-  audio, dec_first, dec_s = _timed(decode, variables, codes, repeats=args.repeats)
+  enc = time_calls(lambda: encode(variables, wav), args.repeats)
+  codes = enc.result
+  dec = time_calls(lambda: decode(variables, codes), args.repeats)
+  audio = dec.result
+  (enc_first, enc_s), (dec_first, dec_s) = (enc.first_s, enc.median_s), (dec.first_s, dec.median_s)
   total = enc_s + dec_s
   audio_s = args.batch * args.seconds
   print(f"codec {args.arch} ({args.dtype}, batch {args.batch}, {args.seconds:g} s of "

@@ -12,9 +12,10 @@ and the total time from nothing to audio.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
+
+from vmas_jax.bench.timing import time_calls
 
 from vmas_jax.config_defaults import DECODER_SIZES
 
@@ -37,15 +38,6 @@ def add_arguments(parser):
                       help="torch CPU threads (0: torch default); on a busy machine 1 is "
                            "faster, as oversubscribed OpenMP threads stall")
   parser.add_argument("--skip-hf", action="store_true", help="time only our sampler")
-
-
-def _best_time(fn, repeats):
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return min(times)
 
 
 def run(args) -> int:
@@ -94,18 +86,15 @@ def run(args) -> int:
                           top_k=args.top_k, guidance_scale=g)
     return np.asarray(jax.block_until_ready(out))
 
-  t0 = time.perf_counter()
-  codes = ours()
-  compile_s = time.perf_counter() - t0
-  t_ours = _best_time(ours, args.repeats)
+  timing = time_calls(ours, args.repeats)
+  codes, compile_s, t_ours = timing.result, timing.first_s, timing.best_s
   fps_ours = b * f / t_ours
   print(f"ours: {t_ours:.3f} s -> {fps_ours:.1f} frames/s  (first call incl. compile "
         f"{compile_s:.1f} s)")
   codec = None if args.codec == "none" else _Codec(args.codec, dev)
   t_codec = None
   if codec is not None:
-    codec.ours(codes)  # warm-up (compiles)
-    t_codec = _best_time(lambda: codec.ours(codes), args.repeats)
+    t_codec = time_calls(lambda: codec.ours(codes), args.repeats).best_s  # first call compiles
   if t_codec is not None:
     print(f"ours: codec decode {t_codec:.3f} s; generate + decode {t_ours + t_codec:.3f} s "
           f"for {f / 50:g} s of audio")
@@ -127,15 +116,14 @@ def run(args) -> int:
       torch.cuda.synchronize()
     return out
 
-  out = theirs()  # warm-up
-  assert tuple(out.shape) == (b, k, f), out.shape
-  t_hf = _best_time(theirs, args.repeats)
+  timing = time_calls(theirs, args.repeats)  # the first call warms up
+  assert tuple(timing.result.shape) == (b, k, f), timing.result.shape
+  t_hf = timing.best_s
   fps_hf = b * f / t_hf
   print(f"hf:   {t_hf:.3f} s -> {fps_hf:.1f} frames/s")
   print(f"ratio ours/hf: {fps_ours / fps_hf:.2f}x")
   if codec is not None:
-    codec.hf(codes)  # warm-up
-    t_hf_codec = _best_time(lambda: codec.hf(codes), args.repeats)
+    t_hf_codec = time_calls(lambda: codec.hf(codes), args.repeats).best_s
     print(f"hf:   codec decode {t_hf_codec:.3f} s; generate + decode {t_hf + t_hf_codec:.3f} s")
     print(f"ratio ours/hf, codec decode: {t_hf_codec / t_codec:.2f}x; generate + decode: "
           f"{(t_hf + t_hf_codec) / (t_ours + t_codec):.2f}x")

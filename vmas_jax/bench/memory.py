@@ -1,4 +1,4 @@
-"""`vmas bench memory`: peak memory of generating music for a long video (DESIGN §5).
+"""`vmas bench memory`: peak memory of generating music for a long video.
 
   vmas bench memory --minutes 60          # a 60-minute 32x32 video at 2 fps, tiny model
   vmas bench memory --minutes 2 10        # several lengths: peak RSS must not grow with length

@@ -30,60 +30,45 @@ def add_arguments(parser) -> None:
 
 def benchmark(config, steps: int, *, model=None, warmup: int = 2) -> dict:
   """Run `warmup + steps` train steps on one fixed synthetic batch; return the figures."""
-  from vmas_jax.sharding import make_mesh
   from vmas_jax.train import memory_data, metrics as M, state as S
-  from vmas_jax.build import build_model
-  from vmas_jax.train import finetune
-  from vmas_jax.train.loop import _feature_dim
-  from vmas_jax.train.step import make_train_step
+  from vmas_jax.train.setup import setup_training
 
-  if model is None:
-    model = finetune.wrap_model(build_model(config), config)
-  mesh = make_mesh(config.mesh_shape)
-  rules = S.rules_from_config(config)
-  bsh = S.batch_sharding(mesh, rules)
+  t0 = time.perf_counter()
+  setup, state = setup_training(config, model,
+                                total_steps=max(config.total_steps, warmup + steps))
+  jax.block_until_ready(state)
+  init_s = time.perf_counter() - t0
   gb = config.data.global_batch_size
   local = memory_data.make_example_batch(config, gb // jax.process_count(), config.seed,
                                          start=jax.process_index() * gb,
-                                         feature_dim=_feature_dim(model))
-  example = {k: jax.ShapeDtypeStruct((gb,) + v.shape[1:], v.dtype) for k, v in local.items()}
-  tx, schedule = S.make_optimizer(config.optim, max(config.total_steps, warmup + steps))
-  tx = finetune.wrap_optimizer(tx, config)
-  t0 = time.perf_counter()
-  state, shardings = S.init_train_state(model, tx, example, mesh, rules, config.seed)
-  jax.block_until_ready(state)
-  init_s = time.perf_counter() - t0
-  step_fn = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
-  batch = S.to_global_batch(local, bsh)
+                                         feature_dim=setup.feature_dim)
+  batch = S.to_global_batch(local, setup.batch_sharding)
+
+  def one_step(s):
+    s, m = setup.train_step(s, batch)
+    jax.block_until_ready(m)
+    return s, m
 
   t0 = time.perf_counter()
-  state, m = step_fn(state, batch)
-  jax.block_until_ready(m)
+  state, m = one_step(state)
   compile_s = time.perf_counter() - t0
   for _ in range(warmup - 1):
-    state, m = step_fn(state, batch)
-  jax.block_until_ready(m)
+    state, m = one_step(state)
   times = []
   for _ in range(steps):
     t0 = time.perf_counter()
-    state, m = step_fn(state, batch)
-    jax.block_until_ready(m)
+    state, m = one_step(state)
     times.append(time.perf_counter() - t0)
 
   step_s = float(np.median(times))
-  k, f = example["codes"].shape[1:]
-  n_params = S.num_params(state["params"])
-  flops = M.model_flops_per_step(n_params, gb * (f + k - 1), config.decoder.num_layers,
-                                 config.decoder.d_model, f + k - 1)
-  peak = M.peak_flops()
-  util = M.mfu(flops, step_s, jax.device_count(), peak)
+  flops, tokens = setup.flops_per_step(), setup.tokens_per_step
   return {"device": jax.devices()[0].device_kind, "devices": jax.device_count(),
-          "params": n_params, "global_batch": gb, "audio_tokens_per_step": gb * k * f,
+          "params": setup.num_params, "global_batch": gb, "audio_tokens_per_step": tokens,
           "init_s": round(init_s, 3), "first_step_s (compile)": round(compile_s, 3),
           "step_s_median": step_s, "step_s_min": float(np.min(times)),
-          "tokens_per_s": gb * k * f / step_s, "model_tflops_per_step": flops / 1e12,
-          "mfu": util, "loss": float(jax.device_get(m["loss"])),
-          "peak_device_memory_gib": peak_memory_gib()}
+          "tokens_per_s": tokens / step_s, "model_tflops_per_step": flops / 1e12,
+          "mfu": M.mfu(flops, step_s, jax.device_count(), M.peak_flops()),
+          "loss": float(jax.device_get(m["loss"])), "peak_device_memory_gib": peak_memory_gib()}
 
 
 def peak_memory_gib() -> float | None:
@@ -97,35 +82,22 @@ def estimate_memory(config) -> dict:
   """XLA's memory plan (GiB) for one train step of `config` on this backend's device 0,
   compiled from abstract shapes: arguments (state + batch), outputs, temporaries, aliased
   (donated state reused for the new state) and peak = arguments + outputs - aliased + temps."""
-  from vmas_jax.build import build_model
-  from vmas_jax.sharding import make_mesh
-  from vmas_jax.train import finetune, memory_data, state as S
-  from vmas_jax.train.loop import _feature_dim
-  from vmas_jax.train.step import make_train_step
+  from vmas_jax.train import finetune
+  from vmas_jax.train.setup import setup_training
   import flax.linen as nn
 
-  model = finetune.wrap_model(build_model(config), config)
-  mesh = make_mesh(config.mesh_shape)
-  rules = S.rules_from_config(config)
-  bsh = S.batch_sharding(mesh, rules)
-  gb = config.data.global_batch_size
-  one = memory_data.make_example_batch(config, 1, config.seed, feature_dim=_feature_dim(model))
-  batch = {k: jax.ShapeDtypeStruct((gb,) + v.shape[1:], v.dtype, sharding=bsh)
-           for k, v in one.items()}
-  tx, schedule = S.make_optimizer(config.optim, config.total_steps)
-  tx = finetune.wrap_optimizer(tx, config)
-  state, shardings = S.abstract_train_state(model, tx, batch, mesh, rules)
-  step = make_train_step(model, tx, schedule, config, shardings, bsh, mesh, rules)
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    mem = step.jitted.lower(state, batch).compile().memory_analysis()
+  setup, state = setup_training(config, abstract=True)
+  with jax.set_mesh(setup.mesh), nn.logical_axis_rules(setup.rules):
+    mem = setup.train_step.jitted.lower(state, setup.example).compile().memory_analysis()
   gib = lambda b: round(b / 2**30, 3)
   trainable = sum(int(np.prod(x.shape)) for x, t in zip(
       jax.tree.leaves(state["params"]), jax.tree.leaves(finetune.trainable_mask(state["params"],
                                                                                config))) if t)
   peak = (mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
           + mem.temp_size_in_bytes)
-  return {"params": S.num_params(state["params"]), "trainable_params": trainable,
-          "global_batch": gb, "arguments_gib": gib(mem.argument_size_in_bytes),
+  return {"params": setup.num_params, "trainable_params": trainable,
+          "global_batch": config.data.global_batch_size,
+          "arguments_gib": gib(mem.argument_size_in_bytes),
           "outputs_gib": gib(mem.output_size_in_bytes), "aliased_gib": gib(mem.alias_size_in_bytes),
           "temporaries_gib": gib(mem.temp_size_in_bytes), "peak_gib": gib(peak)}
 

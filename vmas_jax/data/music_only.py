@@ -1,4 +1,4 @@
-"""Music-only clips (DESIGN §2.5, after V2M-Zero): training without paired videos.
+"""Music-only clips (after V2M-Zero): training without paired videos.
 
 A music-only clip has codes and a music onset curve but no picture (`has_video` False).  The
 model reads the decoder's null memory for it, and its conditioning curve -- the `video_beat`

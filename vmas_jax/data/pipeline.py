@@ -1,4 +1,4 @@
-"""Grain input pipeline: prepared clips -> training batches (the contract in notes/batch.md).
+"""Grain input pipeline: prepared clips -> training batches (`vmas_jax.data.batch_spec`).
 
   TFDS ArrayRecord source -> per-host slice -> seeded shuffle (new order every epoch) ->
   random clip window -> music-only curve (`data.mode`, data/music_only.py) -> batch ->
@@ -23,6 +23,7 @@ import grain
 import numpy as np
 
 from vmas_jax.data import clips, music_only, tfds_builder
+from vmas_jax.data.batch_spec import batch_spec
 
 def _check_compatible(stored: dict, config, data_dir) -> None:
   want = clips.clip_settings(config)
@@ -77,19 +78,18 @@ _TOKENIZER_LOCK = threading.Lock()
 
 
 class DecodeBatch(grain.transforms.Map):
-  """A list of stored (windowed) records -> one batch of the contract, fixed shapes, padding
-  masked.  JPEGs are decoded straight into the batch array: at the small config's shapes a
-  batch is ~385 MB of pixels, so every avoided copy counts."""
+  """A list of stored (windowed) records -> one batch of `spec` (the batch contract,
+  `vmas_jax.data.batch_spec`), fixed shapes, padding masked.  JPEGs are decoded straight into
+  the batch array: at the small config's shapes a batch is ~385 MB of pixels, so every avoided
+  copy counts."""
 
-  def __init__(self, num_frames: int, fps: float, image_size: int, with_ids: bool = False,
-               text: dict | None = None):
-    self.num_frames, self.fps, self.with_ids = num_frames, fps, with_ids
-    self.image_size = image_size  # frames' size when no clip of a batch has any (music-only)
+  def __init__(self, spec: dict, fps: float, with_ids: bool = False, text: dict | None = None):
+    self.spec, self.fps, self.with_ids = spec, fps, with_ids
     self.text = text  # the config's `text` section (text_ids / text_mask) or None
     self._tokenizer = None
 
-  def _text(self, records) -> dict:
-    """Captions -> text_ids, text_mask int32 [B, text.max_tokens] ("" when none stored)."""
+  def _text(self, records, out) -> None:
+    """Captions -> out's text_ids, text_mask int32 [B, text.max_tokens] ("" when none stored)."""
     from vmas_jax.build import text_tokenizer
     from vmas_jax.models.text.tokenizer import tokenize_fixed
     # Built lazily, once per worker process; under a lock, because Grain maps batches on
@@ -100,23 +100,17 @@ class DecodeBatch(grain.transforms.Map):
         self._tokenizer = text_tokenizer(ml_collections.ConfigDict(self.text))
     captions = [r.get("caption", b"") for r in records]
     captions = [c.decode() if isinstance(c, bytes) else str(c) for c in captions]
-    ids, mask = tokenize_fixed(self._tokenizer, captions, int(self.text["max_tokens"]))
-    return {"text_ids": ids, "text_mask": mask}
+    out["text_ids"][:], out["text_mask"][:] = tokenize_fixed(self._tokenizer, captions,
+                                                             int(self.text["max_tokens"]))
 
   def map(self, records):
     from PIL import Image
-    b, t = len(records), self.num_frames
-    first = records[0]
-    if "frames" in first:
-      key = "frames"
-      some = next((r["frames"][0] for r in records if len(r["frames"])), None)
-      h, w = (self.image_size,) * 2 if some is None else Image.open(io.BytesIO(some)).size[::-1]
-      frames = np.zeros((b, t, h, w, 3), np.uint8)
-    else:
-      key = "features"
-      frames = np.zeros((b, t, *first["features"].shape[1:]), np.float32)
-    times = np.tile((np.arange(t) / self.fps).astype(np.float32), (b, 1))
-    mask = np.zeros((b, t), bool)
+    b = len(records)
+    out = {k: np.zeros((b,) + s.shape[1:], s.dtype) for k, s in self.spec.items()}
+    key = "frames" if "frames" in out else "features"
+    frames, times, mask = out[key], out["frame_times"], out["frame_mask"]
+    t = times.shape[1]
+    times[:] = (np.arange(t) / self.fps).astype(np.float32)
     for i, record in enumerate(records):
       items = record[key][:min(t, len(record["frame_times"]))]  # music-only clips: none
       n = len(items)
@@ -128,17 +122,12 @@ class DecodeBatch(grain.transforms.Map):
       # padded frames keep the times they would have had: position embeddings stay monotone
       times[i, :n] = record["frame_times"][:n]
       mask[i, :n] = True
-    out = {
-        key: frames, "frame_times": times, "frame_mask": mask,
-        "codes": np.stack([r["codes"] for r in records]).astype(np.int32),
-        "video_beat": np.clip(np.stack([r["video_beat"] for r in records]), 0, 1)
-                      .astype(np.float32),
-        "music_beat": np.clip(np.stack([r["music_beat"] for r in records]), 0, 1)
-                      .astype(np.float32),
-        "has_video": np.array([r.get("has_video", True) for r in records], bool),
-    }
+    out["codes"][:] = np.stack([r["codes"] for r in records])
+    for name in ("video_beat", "music_beat"):
+      out[name][:] = np.clip(np.stack([r[name] for r in records]), 0, 1)
+    out["has_video"][:] = [r.get("has_video", True) for r in records]
     if self.text is not None:
-      out.update(self._text(records))
+      self._text(records, out)
     if self.with_ids:  # bytes: for evaluation and tests, not for the device
       out["id"] = np.array([r["id"] for r in records], dtype=object)
     return out
@@ -181,9 +170,10 @@ def make_dataset(config, *, split: str = "train", process_index: int | None = No
                                                float(d.curve_event_drop), rate),
                      seed=int(d.shuffle_seed) + 2)
   ds = ds.batch(d.global_batch_size // process_count, drop_remainder=repeat, batch_fn=list)
+  # the stored features' width is the backbone's that prepared them
+  width = source[0]["features"].shape[-1] if stored["frames_format"] == "features" else None
   text = config.text.to_dict() if config.text.enabled else None
-  return ds.map(DecodeBatch(int(round(d.clip_seconds * fps)), fps, int(config.video.image_size),
-                            with_ids, text))
+  return ds.map(DecodeBatch(batch_spec(config, 1, width), fps, with_ids, text))
 
 
 def make_train_iterator(config, *, process_index: int | None = None,
@@ -214,15 +204,6 @@ def make_eval_iterator(config, *, split: str = "validation", process_index=None,
                     with_ids=with_ids, data_dir=data_dir)
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=int(config.data.read_threads),
                                                    prefetch_buffer_size=2)))
-
-
-def to_global_arrays(batch: dict, sharding) -> dict:
-  """Host-local numpy batch -> global jax.Arrays laid out by `sharding` (one per leaf or a
-  single sharding for all), via `jax.make_array_from_process_local_data`."""
-  import jax
-  if not isinstance(sharding, dict):
-    sharding = {k: sharding for k in batch}
-  return {k: jax.make_array_from_process_local_data(sharding[k], v) for k, v in batch.items()}
 
 
 def synthetic_dir(config) -> Path:

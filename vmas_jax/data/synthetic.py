@@ -12,9 +12,11 @@ as downloaded videos.
 
 from __future__ import annotations
 
+import itertools
 import json
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterable
 
 import av
 import numpy as np
@@ -34,7 +36,7 @@ HELD_OUT_SHAPES = ("triangle", "diamond")
 SOURCE_FPS = 24.0  # the videos' own frame rate: a flash is on screen within 42 ms of its beat
 
 
-def _beat_times(seconds: float, bpm: float, phase: float) -> np.ndarray:
+def regular_beats(seconds: float, bpm: float, phase: float) -> np.ndarray:
   """Beat times in seconds: every 60/bpm s starting at `phase`, strictly inside the clip."""
   return np.arange(phase, seconds - 1e-6, 60.0 / bpm)
 
@@ -91,19 +93,24 @@ def render_music(beats: np.ndarray, freq: float, harmonics, seconds: float,
   return 0.6 * wav / max(1e-6, float(np.abs(wav).max()))
 
 
-def write_video(path, frames: np.ndarray | None, fps: float, wav: np.ndarray | None,
+def write_video(path, frames: Iterable[np.ndarray] | None, fps: float, wav: np.ndarray | None,
                 sample_rate: int, faststart: bool = False) -> None:
-  """Write an mp4 with an h264 video stream (if `frames`) and an AAC stream (if `wav`).
+  """Write an mp4 with an h264 video stream (if `frames`: uint8 [H, W, 3] each, an array or
+  any iterable) and a mono AAC stream (if `wav`: float32 [T]); the project's one mp4 writer.
 
   `faststart` puts the index (moov) first, so a truncated copy still opens.
   """
+  if frames is not None:
+    frames = iter(frames)
+    first = next(frames)
+    frames = itertools.chain([first], frames)
   rate = Fraction(fps).limit_denominator(1000)
   options = {"movflags": "faststart"} if faststart else {}
   with av.open(str(path), "w", format="mp4", options=options) as out:
     vs = aus = None
     if frames is not None:
       vs = out.add_stream("libx264", rate=rate)
-      vs.width, vs.height = frames.shape[2], frames.shape[1]
+      vs.width, vs.height = first.shape[1], first.shape[0]
       vs.pix_fmt = "yuv420p"
       vs.options = {"preset": "veryfast", "crf": "18"}
     if wav is not None:
@@ -148,7 +155,7 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
     shape = shapes[int(rng.integers(len(shapes)))]
     # first beat on a video frame so that the flash is seen exactly at the onset
     phase = int(rng.integers(0, max(1, int(fps * 60.0 / bpm)))) / fps
-    beats = _beat_times(seconds, bpm, phase)
+    beats = regular_beats(seconds, bpm, phase)
     rgb, freq, harmonics = PALETTE[colors[c]]
     frames = render_frames(beats, rgb, shape, seconds, fps, size, rng)
     wav = render_music(beats, freq, harmonics, seconds, sample_rate)
@@ -162,31 +169,3 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
                        beats=[round(float(b), 6) for b in beats]))
   (out / "labels.json").write_text(json.dumps(labels, indent=1))
   return labels
-
-
-def make_broken_videos(out_dir, seconds: float = 2.0, size: int = 32,
-                       fps: float = 4.0, sample_rate: int = 32000) -> dict[str, str]:
-  """Write one unusable file of every kind, for tests of the builder.
-
-  Returns {kind: path} for kinds: empty, unreadable, truncated, no_audio, no_video, too_short.
-  `seconds` is the clip length; `too_short` lasts half of it.
-  """
-  out = Path(out_dir)
-  out.mkdir(parents=True, exist_ok=True)
-  rng = np.random.default_rng(1)
-  beats = _beat_times(seconds, 120.0, 0.0)
-  frames = render_frames(beats, PALETTE["red"][0], "square", seconds, fps, size, rng)
-  wav = render_music(beats, 220.0, (1.0,), seconds, sample_rate)
-  paths = {k: out / f"bad_{k}.mp4" for k in
-           ("empty", "unreadable", "truncated", "no_audio", "no_video", "too_short")}
-  paths["empty"].write_bytes(b"")
-  paths["unreadable"].write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
-  # truncated: the index says `seconds` but half of the media data is missing
-  write_video(paths["truncated"], frames, fps, wav, sample_rate, faststart=True)
-  data = paths["truncated"].read_bytes()
-  paths["truncated"].write_bytes(data[:len(data) // 2])
-  write_video(paths["no_audio"], frames, fps, None, sample_rate)
-  write_video(paths["no_video"], None, fps, wav, sample_rate)
-  half = int(len(frames) // 2)
-  write_video(paths["too_short"], frames[:half], fps, wav[:len(wav) // 2], sample_rate)
-  return {k: str(v) for k, v in paths.items()}

@@ -1,4 +1,4 @@
-"""Beat alignment of generated music with its video, model-independent (DESIGN §6).
+"""Beat alignment of generated music with its video, model-independent.
 
 Video beats come from the motion part of the video beat curve (no learned embeddings, so
 runs of different models are scored alike); music beats from librosa beat tracking.

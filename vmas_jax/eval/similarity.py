@@ -44,7 +44,7 @@ def video_music_similarity(workdir, pairs: list[dict], *, progress: bool = True
              "frame_times": jnp.asarray(times)[None], "frame_mask": jnp.asarray(mask)[None],
              "video_beat": jnp.asarray(curve[:n])[None]}
     out = embed(pipe.params, batch)
-    m, v = np.asarray(out["music_embed"][0]), np.asarray(out["video_embed"][0])
+    m, v = np.asarray(out.music_embed[0]), np.asarray(out.video_embed[0])
     sims[pair["wav"]] = float(m @ v)
     music.append(m)
     video.append(v)

@@ -1,4 +1,4 @@
-"""Per-frame backbone features for the temporal video encoder (DESIGN §2.3).
+"""Per-frame backbone features for the temporal video encoder.
 
 A frame backbone (`CLIPVision`, `Hiera`, or `tiny_vit`) turns each frame into
 `tokens_per_frame` vectors: its pooled/CLS embedding followed by an adaptive-average-pooled

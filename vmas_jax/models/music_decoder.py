@@ -1,4 +1,4 @@
-"""MusicGen-compatible music decoder (DESIGN §2.2) with an explicit KV cache for sampling.
+"""MusicGen-compatible music decoder with an explicit KV cache for sampling.
 
 Pre-LN Transformer over K delayed codebook streams: the K token embeddings are summed,
 sinusoidal positions added (HF MusicGen: no embedding scale is applied, even with
@@ -17,7 +17,7 @@ sampler's choice: a slice of a stacked buffer is a copy on XLA CPU).
    "memory_mask": [B, M] bool,
    "video_mask": [B, M] bool (only with `video_gate`)}
 
-Text + video (`video_gate`, DESIGN §2.5): the memory holds text and video tokens side by side;
+Text + video (`video_gate`): the memory holds text and video tokens side by side;
 `video_mask` marks the video ones.  Each layer's cross-attention normalises the two groups
 separately (two softmaxes over the same projected keys/values) and adds the video part
 through `tanh(encoder_attn_gate)`, a per-layer scalar initialised to zero: a MusicGen decoder
@@ -355,26 +355,3 @@ def unstack_layers(params: dict) -> dict:
   for i in range(n):
     out[f"layers_{i}"] = jax.tree.map(lambda x: np.asarray(x)[i], params["layers"])
   return out
-
-
-def init_variables(module: MusicDecoder, seed: int = 0, norm_noise: float = 0.0) -> dict:
-  """Random plain (unboxed) numpy variables for `module`, without compiling its init.
-
-  Matrices ~ N(0, 0.02) as the module's initialisers, norm scales 1 and biases 0 (plus
-  N(0, norm_noise) so that tests exercise them).  For sharded training init use
-  `module.init` under `jax.jit`.
-  """
-  cfg = module.config
-  tokens = jnp.zeros((1, cfg.num_codebooks, 2), jnp.int32)
-  memory = jnp.zeros((1, 1, cfg.d_model), jnp.float32)
-  shapes = nn.unbox(jax.eval_shape(module.init, jax.random.key(0), tokens, memory))
-  rs = np.random.RandomState(seed)
-
-  def make(path, leaf):
-    name = getattr(path[-1], "key", "")
-    if name in ("scale", "bias"):
-      base = 1.0 if name == "scale" else 0.0
-      return np.asarray(base + norm_noise * rs.randn(*leaf.shape), leaf.dtype)
-    return np.asarray(rs.randn(*leaf.shape) * 0.02, leaf.dtype)  # (scalars: the video gates)
-
-  return jax.tree_util.tree_map_with_path(make, shapes)

@@ -1,4 +1,4 @@
-"""Text and video side by side in the music decoder's cross-attention memory (DESIGN §2.5).
+"""Text and video side by side in the music decoder's cross-attention memory.
 
   text, text_mask = TextConditioner(t5_config, d_model)(input_ids, attention_mask)
   memory, mask, video_mask = join_memory(text, text_mask, video, video_mask, type_embed)

@@ -1,4 +1,4 @@
-"""The temporal video encoder (DESIGN §2.3): frame backbone -> factorized temporal transformer.
+"""The temporal video encoder: frame backbone -> transformer with factorised self-attention.
 
 frames [B, T, H, W, 3] uint8 (or pre-extracted features [B, T, P, D_f]), times [B, T] in
 seconds, frame_mask [B, T] (True = real frame) ->
@@ -8,8 +8,9 @@ seconds, frame_mask [B, T] (True = real frame) ->
   frame_embeds [B, T, D_f]        per-frame backbone embedding (features[..., 0, :]), for beats
 
 Each block attends across time for every token slot, then within each frame, then an MLP
-(ViViT factorized-encoder style).  Time positions are sinusoids of seconds * time_scale, so
-variable frame rates and long videos need no re-indexing.
+(the factorised self-attention of ViViT's model 3, as in scenic; not its factorised encoder,
+which runs a spatial and then a temporal transformer).  Time positions are sinusoids of
+seconds * time_scale, so variable frame rates and long videos need no re-indexing.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
         hidden -> masked mean -> proj -> L2 norm   (music embedding, contrastive)
         hidden -> beat head -> logits [B, F]        (music beat prediction)
 
-With a `text_conditioner` (DESIGN §2.5) the memory holds the prompt's text tokens and the
+With a `text_conditioner` the memory holds the prompt's text tokens and the
 video tokens side by side (`models.text_video`); batch then also has text_ids [B, L] and
 text_mask [B, L], and condition dropout drops text and video independently.
 
@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from vmas_jax.layers import Dense
 from vmas_jax.models import delay_pattern, text_video
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
+from vmas_jax.models.outputs import VMASOutput
 
 
 def _l2_normalize(x, eps: float = 1e-12):
@@ -48,11 +49,10 @@ def null_memory_rows(drop, has_video):
 
 
 class VMAS(nn.Module):
-  """`__call__(batch, *, deterministic) -> outputs` for `vmas_jax.losses.vmas_loss`.
+  """`__call__(batch, *, deterministic) -> VMASOutput` for `vmas_jax.losses.vmas_loss`.
 
-  batch follows the training-batch contract: codes [B,K,F], frames [B,T,H,W,3] uint8 or
-  features [B,T,P,Df], frame_times [B,T], frame_mask [B,T], video_beat [B,F], and optionally
-  has_video [B] bool (False: a music-only clip, see `null_memory_rows`).
+  batch: the training batch (`vmas_jax.data.batch_spec`; music_beat is the loss's, not read
+  here); has_video False rows are music-only clips (see `null_memory_rows`).
   Uses the "cond" RNG for condition dropout when not deterministic.
   """
   decoder_config: DecoderConfig
@@ -155,7 +155,7 @@ class VMAS(nn.Module):
 
   def embed_music(self, codes):
     """codes [B, K, F] -> music embedding [B, C] heard without its video (null memory, no
-    beat offsets): what video -> music retrieval ranks (DESIGN §6)."""
+    beat offsets): what video -> music retrieval ranks."""
     b, k, f = codes.shape
     tokens = delay_pattern.build(codes, self.decoder_config.vocab_size)[:, :, :-1]
     memory = jnp.zeros((b, 1, self.decoder_config.d_model), jnp.float32)
@@ -191,13 +191,13 @@ class VMAS(nn.Module):
                           drop_condition=null, deterministic=deterministic, compute_logits=False,
                           video_mask=video_mask)
     if self.chunked_logits:
-      ar = {"hidden": hidden, "lm_heads": self.decoder.head_weights()}
+      ar = dict(hidden=hidden, lm_heads=self.decoder.head_weights())
     else:
-      ar = {"logits": self.decoder.project_heads(hidden)}
+      ar = dict(logits=self.decoder.project_heads(hidden))
 
     beat_logits = self.beat_head(hidden)[..., 0][:, :f].astype(jnp.float32)
     log_t = jnp.maximum(self.log_temperature, math.log(self.min_temperature))
-    return {**ar, "targets": targets, "target_mask": target_mask,
-            "music_embed": self._music_embedding(hidden, k, f),
-            "video_embed": cond["video_embed"], "log_temperature": log_t,
-            "beat_logits": beat_logits}
+    return VMASOutput(**ar, targets=targets, target_mask=target_mask,
+                      music_embed=self._music_embedding(hidden, k, f),
+                      video_embed=cond["video_embed"], log_temperature=log_t,
+                      beat_logits=beat_logits)

@@ -1,4 +1,4 @@
-"""Sharded, exactly-resumable training (DESIGN §4).
+"""Sharded, exactly-resumable training.
 
   train(config, workdir)            run / resume a training job
   load_checkpoint(workdir, step)    the saved state: {"params", "opt_state", "step", "rng"}

@@ -20,7 +20,7 @@ def codec_base_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 250
   c.keep_checkpoints = 2
   c.log_every = 10
-  c.nan_policy = "stop"  # stop | skip (see vmas_jax.train.loop.check_finite)
+  c.nan_policy = "stop"  # stop | skip (see vmas_jax.train.harness.check_finite)
   c.tensorboard = True
   c.mesh_shape = (-1, 1, 1)
   c.weight_norm = False  # train conv kernels as direction x length (SEANet's weight norm)

@@ -1,4 +1,4 @@
-"""Synthetic in-memory batches with the training-batch contract (notes: batch.md).
+"""Synthetic in-memory batches of the training batch (`vmas_jax.data.batch_spec`).
 
 Used by `vmas bench train` (so the input pipeline is not what is measured), by the tests of
 the training system, and as the iterator-state reference: any iterator the loop consumes has
@@ -11,36 +11,28 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def batch_geometry(config, feature_dim: int | None = None) -> dict[str, int]:
-  """Sizes of one clip: K codebooks, F codec frames, T video frames, H, P, Df.
-
-  feature_dim: the frame backbone's width (pre-extracted features); default config value.
-  """
-  v = config.video
-  return dict(K=config.codec.num_codebooks,
-              F=int(round(config.data.clip_seconds * config.codec.frame_rate)),
-              T=int(round(config.data.clip_seconds * v.video_fps)), H=v.image_size,
-              P=v.tokens_per_frame,
-              Df=int(feature_dim or v.temporal_dim))
+from vmas_jax.data.batch_spec import batch_spec
 
 
 def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
                        feature_dim: int | None = None) -> dict[str, np.ndarray]:
-  """Batch of examples start..start+batch_size-1 (each from its own RNG stream)."""
-  g = batch_geometry(config, feature_dim)
-  use_features = config.data.frames_format == "features" or config.video.use_features
+  """Batch of examples start..start+batch_size-1 (each from its own RNG stream), shaped by
+  `batch_spec(config, batch_size, feature_dim)`."""
+  spec = batch_spec(config, 1, feature_dim)
+  shape = lambda name: spec[name].shape[1:]
+  video = "features" if "features" in spec else "frames"
   rows = []
   for i in range(start, start + batch_size):
     rng = np.random.default_rng([seed, i])
-    ex = {"codes": rng.integers(0, config.codec.codebook_size, (g["K"], g["F"]), dtype=np.int32)}
-    if use_features:
-      ex["features"] = rng.standard_normal((g["T"], g["P"], g["Df"]), dtype=np.float32)
+    ex = {"codes": rng.integers(0, config.codec.codebook_size, shape("codes"), dtype=np.int32)}
+    if video == "features":
+      ex["features"] = rng.standard_normal(shape("features"), dtype=np.float32)
     else:
-      ex["frames"] = rng.integers(0, 256, (g["T"], g["H"], g["H"], 3), dtype=np.uint8)
-    ex["frame_times"] = (np.arange(g["T"]) / config.video.video_fps).astype(np.float32)
-    ex["frame_mask"] = np.ones((g["T"],), bool)
-    ex["video_beat"] = rng.random(g["F"], dtype=np.float32)
+      ex["frames"] = rng.integers(0, 256, shape("frames"), dtype=np.uint8)
+    t = shape("frame_times")[0]
+    ex["frame_times"] = (np.arange(t) / config.video.video_fps).astype(np.float32)
+    ex["frame_mask"] = np.ones((t,), bool)
+    ex["video_beat"] = rng.random(shape("video_beat")[0], dtype=np.float32)
     # A music beat target that follows the video beat, so the beat head has something to learn.
     ex["music_beat"] = (ex["video_beat"] > 0.8).astype(np.float32)
     text = config.text
@@ -50,7 +42,7 @@ def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
           1, text.vocab_size, text.max_tokens), 0).astype(np.int32)
       ex["text_mask"] = (np.arange(text.max_tokens) < length).astype(np.int32)
     rows.append(ex)
-  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+  return {k: np.stack([r[k] for r in rows]) for k in spec}
 
 
 class InMemoryIterator:

@@ -103,14 +103,3 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, schedule
 
   run.jitted = jitted
   return run
-
-
-def make_eval_loss(model: nn.Module, loss_config, mesh, rules) -> Callable:
-  """Jitted `(params, batch, rng) -> (loss, metrics, grads)`: for equivalence tests."""
-  fn = jax.jit(jax.value_and_grad(make_loss_fn(model, loss_config), has_aux=True))
-
-  def run(params, batch, rng):
-    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-      (loss, metrics), grads = fn(params, batch, rng)
-    return loss, metrics, grads
-  return run

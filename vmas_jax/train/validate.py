@@ -35,22 +35,17 @@ def _eval_fn(model):
     batch = {k: v for k, v in batch.items() if k != "valid"}
     b = valid.shape[0]
     out = model.apply({"params": params}, batch, deterministic=True)
-    mask = jnp.broadcast_to(out["target_mask"], out["targets"].shape) & valid[:, None, None]
-    if "logits" in out:
-      _, ar = losses.ar_loss(out["logits"], out["targets"], mask)
-    else:  # loss.chunked_logits: the model returns hidden states and heads, not logits
-      _, ar = losses.ar_loss_from_hidden(out["hidden"], out["lm_heads"], out["targets"], mask)
-    beat_mask = jnp.broadcast_to(valid[:, None], out["beat_logits"].shape)
-    if out.get("beat_mask") is not None:
-      beat_mask = beat_mask & out["beat_mask"]
-    beat = losses.beat_loss(out["beat_logits"], batch["music_beat"], beat_mask)
+    mask = jnp.broadcast_to(out.target_mask, out.targets.shape) & valid[:, None, None]
+    _, ar = losses.ar_loss_of(out, mask)
+    beat_mask = jnp.broadcast_to(valid[:, None], out.beat_logits.shape)
+    beat = losses.beat_loss(out.beat_logits, batch["music_beat"], beat_mask)
     alone = model.apply({"params": params}, batch, deterministic=True,
                         drop_condition=jnp.ones((b,), bool))
     metrics = {"ce_k": ar["ce_k"], "acc_k": ar["acc_k"], "beat": beat,
                "n": valid.sum().astype(jnp.float32)}
     # retrieval pairs music with its video: music-only clips have none
     paired = valid & batch["has_video"] if "has_video" in batch else valid
-    return metrics, alone["music_embed"], out["video_embed"], paired
+    return metrics, alone.music_embed, out.video_embed, paired
   return fn
 
 
