@@ -86,15 +86,15 @@ def test_music_only_rows_read_the_null_memory(tiny):
   a = fwd(params, dict(batch, has_video=flags))
   b = fwd(params, dict(other, has_video=flags))
   # row 0 (no video) ignores the video entirely; row 1 reads it
-  np.testing.assert_array_equal(a["hidden"][0], b["hidden"][0])
-  assert not np.allclose(a["hidden"][1], b["hidden"][1])
+  np.testing.assert_array_equal(a.hidden[0], b.hidden[0])
+  assert not np.allclose(a.hidden[1], b.hidden[1])
   # but it keeps its beat curve: another curve changes it (the curve embedding starts at
   # zero, so give it weights first)
   beat = dict(params, beat_embed=dict(params["beat_embed"],
                                       kernel=jnp.ones_like(params["beat_embed"]["kernel"])))
   curve = dict(batch, has_video=flags, video_beat=np.asarray(batch["video_beat"])[::-1])
-  assert not np.allclose(fwd(beat, curve)["hidden"][0],
-                         fwd(beat, dict(batch, has_video=flags))["hidden"][0])
+  assert not np.allclose(fwd(beat, curve).hidden[0],
+                         fwd(beat, dict(batch, has_video=flags)).hidden[0])
   # a batch of music alone: loss and gradients do not depend on the video, and are finite
   none = np.array([False, False])
   grad = jax.jit(jax.grad(lambda p, b: losses.vmas_loss(

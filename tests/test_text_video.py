@@ -63,13 +63,13 @@ def test_start_is_text_conditional_musicgen(tiny_text):
   tokens = delay_pattern.build(jnp.asarray(batch["codes"]), 64)[:, :, :-1]
   ref = jax.jit(musicgen.apply)({"params": mg_params}, batch["text_ids"], batch["text_mask"],
                                 tokens)
-  np.testing.assert_allclose(out["logits"], ref, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(out.logits, ref, rtol=1e-5, atol=1e-5)
 
   # ... and the video path is live: an open gate changes the logits (and at init the gate
   # already has a gradient: test_text_video_loss_trains_the_text_path)
   opened = jax.tree.map(lambda x: x, params)
   opened["decoder"]["layers"]["encoder_attn_gate"] = jnp.full((2,), 0.5)
-  assert float(jnp.abs(apply(opened, batch)["logits"] - ref).max()) > 1e-3
+  assert float(jnp.abs(apply(opened, batch).logits - ref).max()) > 1e-3
 
 
 def test_text_and_video_drop_independently(tiny_text):

@@ -35,6 +35,7 @@ def make_example_batch(config, batch_size: int, seed: int, start: int = 0,
     ex["video_beat"] = rng.random(shape("video_beat")[0], dtype=np.float32)
     # A music beat target that follows the video beat, so the beat head has something to learn.
     ex["music_beat"] = (ex["video_beat"] > 0.8).astype(np.float32)
+    ex["has_video"] = np.True_  # every synthetic example is a paired clip
     text = config.text
     if text.enabled:  # a random caption of 1..max_tokens tokens
       length = int(rng.integers(1, text.max_tokens + 1))
