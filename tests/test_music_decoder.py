@@ -81,9 +81,13 @@ def test_cached_step_by_step_equals_full_forward(tiny_vars):
   tokens, memory, mask = _inputs(TINY)
   offsets = jax.random.normal(jax.random.key(3), (2, 11, TINY.d_model))
   full = jax.jit(module.apply)(variables, tokens, memory, mask, input_offsets=offsets)
-  decode = jax.jit(lambda c, t, i, o, mem: module.apply(variables, t, c, i, mem, input_offsets=o,
-                                                        method=module.decode))
   cache = empty_cache(TINY, 2, 16, mask)
+  with pytest.raises(ValueError, match="unrolled"):  # decoding runs the unrolled layers
+    module.apply(variables, tokens[:, :, :3], cache, 0, memory, method=module.decode)
+  unrolled = MusicDecoder(dataclasses.replace(TINY, scan_layers=False))
+  params_u = {"params": unstack_layers(variables["params"])}
+  decode = jax.jit(lambda c, t, i, o, mem: unrolled.apply(params_u, t, c, i, mem, input_offsets=o,
+                                                          method=unrolled.decode))
   # prefill 3 positions (computes cross K/V), then one position at a time
   out, cache = decode(cache, tokens[:, :, :3], 0, offsets[:, :3], memory)
   steps = [out]

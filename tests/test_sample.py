@@ -53,9 +53,10 @@ def _hf_generate(hf, memory, null, num_frames, guidance):
 @pytest.mark.parametrize("guidance", [1.0, 3.0])
 def test_greedy_equals_hf_generate(hf_and_ours, guidance):
   hf, module, variables = hf_and_ours
+  sampler = sample.Sampler(module.config, variables)
   memory = np.random.RandomState(1).randn(2, 5, D).astype(np.float32)
   ref = _hf_generate(hf, memory, variables["params"]["null_memory"], 52, guidance)
-  ours = sample.generate(module, variables, memory, None, 52, jax.random.key(0), top_k=1,
+  ours = sampler.sample(memory, None, 52, jax.random.key(0), top_k=1,
                          guidance_scale=guidance)
   assert ours.shape == (2, K, 52) and ours.dtype == jnp.int32
   np.testing.assert_array_equal(np.asarray(ours), ref)
@@ -82,10 +83,11 @@ def _hf_greedy_by_full_forwards(hf, memory, prompt, num_frames):
 
 def test_prompt_continuation_equals_hf_greedy(hf_and_ours):
   hf, module, variables = hf_and_ours
+  sampler = sample.Sampler(module.config, variables)
   memory = np.random.RandomState(2).randn(2, 5, D).astype(np.float32)
   prompt = np.random.RandomState(3).randint(0, V, (2, K, 7))
   ref = _hf_greedy_by_full_forwards(hf, memory, prompt, 20)
-  ours = sample.generate(module, variables, memory, None, 20, jax.random.key(0), top_k=1,
+  ours = sampler.sample(memory, None, 20, jax.random.key(0), top_k=1,
                          prompt_codes=prompt)
   np.testing.assert_array_equal(np.asarray(ours)[:, :, :7], prompt)
   np.testing.assert_array_equal(np.asarray(ours), ref)
@@ -93,20 +95,21 @@ def test_prompt_continuation_equals_hf_greedy(hf_and_ours):
 
 def test_sampling_is_deterministic_per_seed_and_self_consistent(hf_and_ours):
   _, module, variables = hf_and_ours
+  sampler = sample.Sampler(module.config, variables)
   rs = np.random.RandomState(4)
   memory = rs.randn(3, 5, D).astype(np.float32)
   mask = np.ones((3, 5), bool)
   mask[2, 3:] = False
   offsets = rs.randn(3, 16 + K, D).astype(np.float32)
-  run = lambda seed, **kw: np.asarray(sample.generate(
-      module, variables, memory, mask, 16, jax.random.key(seed), top_k=8, top_p=0.9,
+  run = lambda seed, **kw: np.asarray(sampler.sample(
+      memory, mask, 16, jax.random.key(seed), top_k=8, top_p=0.9,
       temperature=1.3, guidance_scale=2.0, input_offsets=offsets, **kw))
   a, b, c = run(0), run(0), run(1)
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
   assert a.min() >= 0 and a.max() < V
   # greedy with offsets and mask agrees with a teacher-forced full forward
-  g = np.asarray(sample.generate(module, variables, memory, mask, 16, jax.random.key(0), top_k=1,
+  g = np.asarray(sampler.sample(memory, mask, 16, jax.random.key(0), top_k=1,
                                  input_offsets=offsets))
   tokens = delay_pattern.build(g, V)
   logits = jax.jit(module.apply)(variables, tokens[:, :, :-1], memory, mask,
@@ -120,10 +123,11 @@ def test_guidance_offsets_condition_only_the_conditional_rows(hf_and_ours):
   """Greedy CFG == argmax of uncond + g (cond - uncond), teacher-forced, where only the
   conditional forward sees the offsets (the unconditional one: null memory, no offsets)."""
   _, module, variables = hf_and_ours
+  sampler = sample.Sampler(module.config, variables)
   rs = np.random.RandomState(5)
   memory = rs.randn(2, 5, D).astype(np.float32)
   offsets = rs.randn(2, 12 + K, D).astype(np.float32)
-  g = np.asarray(sample.generate(module, variables, memory, None, 12, jax.random.key(0), top_k=1,
+  g = np.asarray(sampler.sample(memory, None, 12, jax.random.key(0), top_k=1,
                                  guidance_scale=3.0, input_offsets=offsets))
   tokens = delay_pattern.build(g, V)[:, :, :-1]
   fwd = jax.jit(module.apply)
@@ -145,12 +149,13 @@ def test_filter_logits_top_k_and_top_p():
 
 def test_bad_arguments_are_reported(hf_and_ours):
   _, module, variables = hf_and_ours
+  sampler = sample.Sampler(module.config, variables)
   memory = np.zeros((1, 5, D), np.float32)
   with pytest.raises(ValueError, match="prompt_codes"):
-    sample.generate(module, variables, memory, None, 4, jax.random.key(0),
+    sampler.sample(memory, None, 4, jax.random.key(0),
                     prompt_codes=np.zeros((1, K, 5), int))
   with pytest.raises(ValueError, match="memory must be"):
-    sample.generate(module, variables, memory[..., :3], None, 4, jax.random.key(0))
+    sampler.sample(memory[..., :3], None, 4, jax.random.key(0))
 
 
 def test_inverse_cdf_equals_a_plain_cumulative_sum():

@@ -17,7 +17,7 @@ from vmas_jax.models import delay_pattern
 from vmas_jax.models.music_decoder import MusicDecoder
 from vmas_jax.models.text.musicgen import MusicGen, MusicGenConfig
 from vmas_jax.models.vmas import VMAS
-from vmas_jax.sample import generate, guide
+from vmas_jax.sample import Sampler, guide
 from vmas_jax.train import memory_data
 
 from random_params import init_variables
@@ -154,9 +154,10 @@ def test_three_row_guidance_is_the_hand_combined_logits():
   """The sampler's guided greedy decoding (cached, 3 rows, 2 rows for equal weights, 1 row
   at 1 / 1) equals greedy decoding on hand-combined uncached logits."""
   cfg, module, params, memory, mask, video, offsets, f = _guidance_setup()
-  run = lambda gt, gv: np.asarray(generate(
-      module, params, memory, mask, f, jax.random.key(0), top_k=1, guidance_scale=gt,
-      guidance_video=gv, video_mask=video, input_offsets=offsets))
+  sampler = Sampler(module.config, params)
+  run = lambda gt, gv: np.asarray(sampler.sample(
+      memory, mask, f, jax.random.key(0), top_k=1, guidance_scale=gt, guidance_video=gv,
+      video_mask=video, input_offsets=offsets))
   logits = jax.jit(lambda t, drop, off: module.apply(
       params, t, memory, mask, drop_condition=drop, video_mask=video, input_offsets=off))
   results = {}

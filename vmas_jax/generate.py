@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax import beats, sample
+from vmas_jax import beats
 from vmas_jax.codec_stream import ChunkedDecoder
 from vmas_jax.conditioning import clip_conditioning
 from vmas_jax.data import clips
@@ -35,7 +35,7 @@ from vmas_jax.data.errors import MediaError
 from vmas_jax.data.mux import mux_music
 from vmas_jax.data.video_io import probe_video
 from vmas_jax.eval.beat_metrics import beat_alignment
-from vmas_jax.models.music_decoder import MusicDecoder
+from vmas_jax.sample import Sampler
 
 
 @dataclasses.dataclass
@@ -81,6 +81,9 @@ class MusicVideoPipeline:
     self.model = build_model(config)
     # LoRA runs: adapters merged into the kernels (params None: conditioning only)
     self.params = None if params is None else merged_params(params, config)
+    # the decoder's weights in the layout decoding runs, made once for every window and call
+    self.sampler = None if params is None else Sampler(self.model.decoder_config,
+                                                       self.params["decoder"])
     self.codec, self.codec_vars = codec if codec is not None else make_codec(config.codec)
     self._decode_audio = jitted_codec(self.codec.config, self.codec.dtype)[1]
     self.settings = clips.clip_settings(config)
@@ -196,7 +199,6 @@ class MusicVideoPipeline:
     plan, window, total, total_frames = self._plan(path, seconds, sc["window_seconds"],
                                                    float(sc["overlap_seconds"]))
     decoder = self.model.decoder_config
-    dec_module = MusicDecoder(decoder)  # cheap; the sampler caches its compilation per config
     audio = ChunkedDecoder(self._decode_audio, self.codec_vars, s["sample_rate"] // fr)
     samples_left = int(round(total * s["sample_rate"]))
 
@@ -222,9 +224,8 @@ class MusicVideoPipeline:
         prompt = np.broadcast_to(context[None], (best_of,) + context.shape)
       tile = lambda x: None if x is None else jnp.repeat(x, best_of, axis=0)
       rng, key = jax.random.split(rng)
-      cand = sample.generate(
-          dec_module, self.params["decoder"], tile(cond["memory"]), tile(cond["memory_mask"]),
-          n_frames, key, top_k=int(sc["top_k"]), top_p=float(sc["top_p"]),
+      cand = self.sampler.sample(
+          tile(cond["memory"]), tile(cond["memory_mask"]), n_frames, key, top_k=int(sc["top_k"]), top_p=float(sc["top_p"]),
           temperature=float(sc["temperature"]), prompt_codes=prompt,
           input_offsets=tile(cond["offsets"]), video_mask=tile(cond.get("video_mask")),
           **guidance)

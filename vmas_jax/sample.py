@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from vmas_jax.models import delay_pattern
-from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache
+from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache, unstack_layers
 
 
 @flax.struct.dataclass
@@ -129,13 +129,6 @@ def _forced_grid(batch, k, num_frames, special, prompt_codes):
   return delay_pattern.build(codes, special)
 
 
-def _unstack(params, num_layers):
-  out = {k: v for k, v in params.items() if k != "layers"}
-  for i in range(num_layers):
-    out[f"layers_{i}"] = jax.tree.map(lambda x: x[i], params["layers"])
-  return out
-
-
 def _guidance_rows(memory_mask, video_mask, b: int, rows: int):
   """(drop [rows*B] or [rows*B, M], memory mask [rows*B, M]) of the guidance rows after the
   B conditional ones: 2 rows add the unconditional; 3 add text-only, then unconditional."""
@@ -173,13 +166,6 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
 
   def run(variables, memory, memory_mask, video_mask, rng, temperature, top_p, guidance, prompt,
           offsets):
-    params = variables["params"]
-    if "layers" in params:  # scan layout: slicing copies every weight once per call
-      params = _unstack(params, config.num_layers)
-    # Cast matrices to the compute dtype once, outside the loop (decoding is bound by
-    # reading weights); norms and the null memory stay fp32.
-    cdt = jnp.dtype(config.dtype)
-    variables = {"params": jax.tree.map(lambda x: x.astype(cdt) if x.ndim >= 2 else x, params)}
     b, k = memory.shape[0], config.num_codebooks
     t = num_frames + k
     n_prompt = 0 if prompt is None else prompt.shape[-1]
@@ -193,9 +179,6 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
       # rows without the video get no beat conditioning either, as condition dropout trains them
       offsets = jnp.concatenate([offsets] + [jnp.zeros_like(offsets)] * (rows - 1), axis=0)
     cache = empty_cache(config, rows * b, t, mask, video_mask=tile(video_mask))
-    # per-layer buffers: attention then reads each layer's K/V without slicing (copying) it
-    layer_zeros = [jnp.zeros(cache["k"].shape[1:], cache["k"].dtype)] * config.num_layers
-    cache = dict(cache, k=layer_zeros, v=layer_zeros)
 
     # prefill: positions 0..n_prompt are known for every codebook
     n0 = n_prompt + 1
@@ -234,61 +217,79 @@ def _cpu_options():
   return {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
-def generate(module: MusicDecoder, params, memory, memory_mask, num_frames: int, rng, *,
-             top_k: int = 250, top_p: float = 0.0, temperature: float = 1.0,
-             guidance_scale: float = 1.0, prompt_codes=None, input_offsets=None,
-             video_mask=None, guidance_video: float | None = None):
-  """Sample codes [B, K, num_frames] int32 conditioned on memory [B, M, D].
+class Sampler:
+  """Samples codes from one music decoder's weights.
 
+    sampler = Sampler(decoder_config, params)      # once per model
+    codes = sampler.sample(memory, mask, num_frames, rng, top_k=250, guidance_scale=3.0)
+
+  The weights are held in the layout decoding runs (layers unrolled: a scanned stack would
+  slice, i.e. copy, every layer's weights at each step) with matrices in the compute dtype
+  (decoding is bound by reading weights; norms and the null memory stay fp32), so the
+  windows of a long video, and every other call, reuse them without copying.
   params: the decoder's variables (`{"params": ...}`) or its params, in the scan layout
-  (`layers/...`) or the unrolled one (`layers_i/...`, see `music_decoder.unstack_layers`).
-  For repeated calls pass the unrolled layout: the scan layout is unstacked (all weights
-  copied) inside every call.
-  memory_mask: [B, M] bool or None.  guidance_scale > 1 turns on classifier-free guidance
-  (unconditional rows use the learned null memory).  prompt_codes [B, K, P] (P <= num_frames)
-  are continued from and returned unchanged as the first P frames.  input_offsets
-  [B, num_frames + K, D] are added to the input embeddings at each delayed position of the
-  conditional rows (the unconditional guidance rows get none).
-  video_mask [B, M] bool: the memory holds text and video tokens side by side (a decoder
-  with `video_gate`); guidance_scale then weighs the text and guidance_video (default: the
-  same) the video, as the module docstring says.
-  The result depends only on the inputs and `rng`.
+  (`layers/...`) or the unrolled one (`layers_i/...`).
   """
-  cfg = module.config
-  variables = params if "params" in params else {"params": params}
-  memory = jnp.asarray(memory)
-  b = memory.shape[0]
-  if memory.ndim != 3 or memory.shape[-1] != cfg.d_model:
-    raise ValueError(f"memory must be [B, M, {cfg.d_model}], got {memory.shape}")
-  if num_frames + cfg.num_codebooks > cfg.max_positions:
-    raise ValueError(f"num_frames {num_frames} + {cfg.num_codebooks} codebooks exceeds "
-                     f"max_positions {cfg.max_positions}")
-  if temperature <= 0:
-    raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy")
-  if prompt_codes is not None:
-    prompt_codes = jnp.asarray(prompt_codes, jnp.int32)
-    if prompt_codes.shape[:2] != (b, cfg.num_codebooks) or prompt_codes.shape[2] > num_frames:
-      raise ValueError(f"prompt_codes must be [{b}, {cfg.num_codebooks}, P<={num_frames}], "
-                       f"got {prompt_codes.shape}")
-  if input_offsets is not None:
-    input_offsets = jnp.asarray(input_offsets)
-    want = (b, num_frames + cfg.num_codebooks, cfg.d_model)
-    if input_offsets.shape != want:
-      raise ValueError(f"input_offsets must be {list(want)}, got {input_offsets.shape}")
-  if memory_mask is not None:
-    memory_mask = jnp.asarray(memory_mask, bool)
-  g_video = guidance_scale if guidance_video is None else guidance_video
-  rows = 2 if guidance_scale > 1.0 else 1
-  if video_mask is not None:
-    video_mask = jnp.asarray(video_mask, bool)
-    if video_mask.shape != memory.shape[:2]:
-      raise ValueError(f"video_mask must be {list(memory.shape[:2])}, got {video_mask.shape}")
-    if memory_mask is None:
-      memory_mask = jnp.ones(memory.shape[:2], bool)
-    rows = 1 if guidance_scale == g_video == 1.0 else 2 if guidance_scale == g_video else 3
-  elif guidance_video is not None:
-    raise ValueError("guidance_video needs a text + video memory (video_mask)")
-  run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, rows)
-  return run(variables, memory, memory_mask, video_mask, rng, jnp.float32(temperature),
-             jnp.float32(top_p), jnp.asarray([guidance_scale, g_video], jnp.float32),
-             prompt_codes, input_offsets)
+
+  def __init__(self, config: DecoderConfig, params):
+    params = params["params"] if "params" in params else params
+    if "layers" in params:  # scan layout
+      params = unstack_layers(params)
+    cdt = jnp.dtype(config.dtype)
+    self.config = config
+    self.variables = {"params": jax.tree.map(
+        lambda x: jnp.asarray(x, cdt if jnp.ndim(x) >= 2 else None), params)}
+
+  def sample(self, memory, memory_mask, num_frames: int, rng, *, top_k: int = 250,
+             top_p: float = 0.0, temperature: float = 1.0, guidance_scale: float = 1.0,
+             prompt_codes=None, input_offsets=None, video_mask=None,
+             guidance_video: float | None = None):
+    """Codes [B, K, num_frames] int32 conditioned on memory [B, M, D].
+
+    memory_mask: [B, M] bool or None.  guidance_scale > 1 turns on classifier-free guidance
+    (unconditional rows use the learned null memory).  prompt_codes [B, K, P]
+    (P <= num_frames) are continued from and returned unchanged as the first P frames.
+    input_offsets [B, num_frames + K, D] are added to the input embeddings at each delayed
+    position of the conditional rows (the unconditional guidance rows get none).
+    video_mask [B, M] bool: the memory holds text and video tokens side by side (a decoder
+    with `video_gate`); guidance_scale then weighs the text and guidance_video (default: the
+    same) the video, as the module docstring says.
+    The result depends only on the inputs and `rng`.
+    """
+    cfg = self.config
+    memory = jnp.asarray(memory)
+    b = memory.shape[0]
+    if memory.ndim != 3 or memory.shape[-1] != cfg.d_model:
+      raise ValueError(f"memory must be [B, M, {cfg.d_model}], got {memory.shape}")
+    if num_frames + cfg.num_codebooks > cfg.max_positions:
+      raise ValueError(f"num_frames {num_frames} + {cfg.num_codebooks} codebooks exceeds "
+                       f"max_positions {cfg.max_positions}")
+    if temperature <= 0:
+      raise ValueError(f"temperature must be > 0, got {temperature}; use top_k=1 for greedy")
+    if prompt_codes is not None:
+      prompt_codes = jnp.asarray(prompt_codes, jnp.int32)
+      if prompt_codes.shape[:2] != (b, cfg.num_codebooks) or prompt_codes.shape[2] > num_frames:
+        raise ValueError(f"prompt_codes must be [{b}, {cfg.num_codebooks}, P<={num_frames}], "
+                         f"got {prompt_codes.shape}")
+    if input_offsets is not None:
+      input_offsets = jnp.asarray(input_offsets)
+      want = (b, num_frames + cfg.num_codebooks, cfg.d_model)
+      if input_offsets.shape != want:
+        raise ValueError(f"input_offsets must be {list(want)}, got {input_offsets.shape}")
+    if memory_mask is not None:
+      memory_mask = jnp.asarray(memory_mask, bool)
+    g_video = guidance_scale if guidance_video is None else guidance_video
+    rows = 2 if guidance_scale > 1.0 else 1
+    if video_mask is not None:
+      video_mask = jnp.asarray(video_mask, bool)
+      if video_mask.shape != memory.shape[:2]:
+        raise ValueError(f"video_mask must be {list(memory.shape[:2])}, got {video_mask.shape}")
+      if memory_mask is None:
+        memory_mask = jnp.ones(memory.shape[:2], bool)
+      rows = 1 if guidance_scale == g_video == 1.0 else 2 if guidance_scale == g_video else 3
+    elif guidance_video is not None:
+      raise ValueError("guidance_video needs a text + video memory (video_mask)")
+    run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, rows)
+    return run(self.variables, memory, memory_mask, video_mask, rng, jnp.float32(temperature),
+               jnp.float32(top_p), jnp.asarray([guidance_scale, g_video], jnp.float32),
+               prompt_codes, input_offsets)

@@ -6,7 +6,7 @@
 
 Tokenizer (transformers), T5 encoder + `enc_to_dec_proj` + decoder (one `MusicGen` module)
 and the codec all come from one full `musicgen` directory.  Sampling is our jitted sampler
-(`vmas_jax.sample.generate`); classifier-free guidance uses MusicGen's own unconditional
+(`vmas_jax.sample.Sampler`); classifier-free guidance uses MusicGen's own unconditional
 input (a zero memory: the decoder's imported null memory).
 """
 
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax import sample
+from vmas_jax.sample import Sampler
 from vmas_jax.models.music_decoder import MusicDecoder
 from vmas_jax.models.text.musicgen import MusicGen
 from vmas_jax.models.text.tokenizer import load_tokenizer, tokenize
@@ -44,6 +44,7 @@ class TextToMusic:
       raise ValueError(f"decoder has {dec.num_codebooks} codebooks of {dec.vocab_size}, the "
                        f"codec {cc.num_codebooks} of {cc.codebook_size}")
     self.decoder = MusicDecoder(dec)
+    self.sampler = Sampler(dec, self.params["decoder"])
     self._encode_text = jax.jit(lambda p, ids, mask: module.apply(
         {"params": p}, ids, mask, method="encode_text"))
     self._decode_audio = jitted_codec(cc, self.codec.dtype)[1]
@@ -94,10 +95,9 @@ class TextToMusic:
     [B, K, P] are continued from (kept as the first P frames).
     """
     memory, mask = self.condition(prompts)
-    return np.asarray(sample.generate(
-        self.decoder, self.params["decoder"], memory, mask, num_frames, rng, top_k=top_k,
-        top_p=top_p, temperature=temperature, guidance_scale=guidance_scale,
-        prompt_codes=prompt_codes))
+    return np.asarray(self.sampler.sample(
+        memory, mask, num_frames, rng, top_k=top_k, top_p=top_p, temperature=temperature,
+        guidance_scale=guidance_scale, prompt_codes=prompt_codes))
 
   def decode(self, codes) -> np.ndarray:
     """codes [B, K, F] -> wav float32 [B, F * hop]."""

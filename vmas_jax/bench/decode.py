@@ -46,9 +46,9 @@ def run(args) -> int:
   from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
   from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-  from vmas_jax import sample
   from vmas_jax.convert.musicgen import params_from_hf_state_dict
-  from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
+  from vmas_jax.models.music_decoder import DecoderConfig
+  from vmas_jax.sample import Sampler
 
   size = DECODER_SIZES[args.size]
   if args.dtype == "auto":
@@ -65,9 +65,8 @@ def run(args) -> int:
       max_position_embeddings=max(2048, args.frames + k), dropout=0.0, pad_token_id=v,
       bos_token_id=v, decoder_start_token_id=v)
   hf = MusicgenForCausalLM(hf_cfg).eval()
-  # unrolled layer layout: the sampler would otherwise unstack (copy) all weights per call
+  # unrolled layer layout: what the sampler holds (it would unstack a scanned stack once)
   cfg = DecoderConfig.from_hf_config(hf_cfg.to_dict(), dtype=args.dtype, scan_layers=False)
-  module = MusicDecoder(cfg)
   variables = params_from_hf_state_dict({n: t.numpy() for n, t in hf.state_dict().items()}, cfg)
   variables = jax.device_put(variables)
   hf = hf.to(dev)
@@ -81,9 +80,11 @@ def run(args) -> int:
         f"jax={jax.default_backend()} ours_dtype={args.dtype} torch={dev} "
         f"threads={torch.get_num_threads()}")
 
+  sampler = Sampler(cfg, variables)
+
   def ours(seed=0):
-    out = sample.generate(module, variables, memory, None, f, jax.random.key(seed),
-                          top_k=args.top_k, guidance_scale=g)
+    out = sampler.sample(memory, None, f, jax.random.key(seed), top_k=args.top_k,
+                         guidance_scale=g)
     return np.asarray(jax.block_until_ready(out))
 
   timing = time_calls(ours, args.repeats)

@@ -77,22 +77,21 @@ def measure(codes: np.ndarray, labels, config, codec, codec_vars, decode) -> dic
 def generate_conditions(model, params, config, inputs, seed: int) -> dict:
   """{condition: codes [N, K, F]}: music through the null memory for each beat curve."""
   import jax
-  from vmas_jax import sample
   from vmas_jax.eval.alignment_eval import derangement
-  from vmas_jax.models.music_decoder import MusicDecoder
+  from vmas_jax.sample import Sampler
   curve = inputs["video_beat"]
   n, frames = curve.shape
   curves = {"video": curve, "flat": np.zeros_like(curve),
             "shuffled": curve[derangement(n, seed)]}
   encode = jax.jit(lambda p, v, t, m, c: model.apply({"params": p}, v, t, m, c,
                                                      method="encode_video"))
-  decoder = MusicDecoder(model.decoder_config)
+  sampler = Sampler(model.decoder_config, params["decoder"])
   sc = config.sampling
   out = {}
   for i, (name, c) in enumerate(curves.items()):
     cond = encode(params, inputs["video"], inputs["times"], inputs["mask"], c)
-    out[name] = np.asarray(sample.generate(
-        decoder, params["decoder"], cond["memory"], cond["memory_mask"], frames,
+    out[name] = np.asarray(sampler.sample(
+        cond["memory"], cond["memory_mask"], frames,
         jax.random.key(seed * 100 + i), top_k=int(sc.top_k), top_p=float(sc.top_p),
         temperature=float(sc.temperature), guidance_scale=float(sc.guidance_scale),
         input_offsets=cond["offsets"]))

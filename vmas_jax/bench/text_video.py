@@ -110,9 +110,8 @@ def generate(model, params, config, inputs, prompt: str, seed: int):
   """Codes [N, K, F] for the held-out `inputs` (`alignment_eval.heldout_inputs`), all with
   `prompt`."""
   import jax
-  from vmas_jax import sample
-  from vmas_jax.models.music_decoder import MusicDecoder
   from vmas_jax.build import text_tokenizer
+  from vmas_jax.sample import Sampler
   from vmas_jax.models.text.tokenizer import tokenize_fixed
   n, frames = inputs["video_beat"].shape
   ids, mask = tokenize_fixed(text_tokenizer(config.text), [prompt] * n,
@@ -121,9 +120,8 @@ def generate(model, params, config, inputs, prompt: str, seed: int):
       {"params": p}, inputs["video"], inputs["times"], inputs["mask"], inputs["video_beat"],
       text_ids=ids, text_mask=mask, method="encode_video"))(params)
   sc = config.sampling
-  return np.asarray(sample.generate(
-      MusicDecoder(model.decoder_config), params["decoder"], cond["memory"], cond["memory_mask"],
-      frames, jax.random.key(seed), top_k=int(sc.top_k), temperature=float(sc.temperature),
+  return np.asarray(Sampler(model.decoder_config, params["decoder"]).sample(
+      cond["memory"], cond["memory_mask"], frames, jax.random.key(seed), top_k=int(sc.top_k), temperature=float(sc.temperature),
       guidance_scale=float(sc.guidance_text), guidance_video=float(sc.guidance_video),
       video_mask=cond["video_mask"], input_offsets=cond["offsets"]))
 

@@ -19,14 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax import sample
 from vmas_jax.conditioning import clip_conditioning
 from vmas_jax.data import clips
 from vmas_jax.data.audio_io import load_audio
 from vmas_jax.eval import alignment_metrics as am
 from vmas_jax.build import make_codec
 from vmas_jax.models.codec import jitted_codec
-from vmas_jax.models.music_decoder import MusicDecoder
+from vmas_jax.sample import Sampler
 
 CONDITIONS = ("video", "shuffled", "unconditional")
 METRICS = ("beat_f1", "beat_hit", "beat_alignment", "tempo_error", "colour_correct")
@@ -89,13 +88,13 @@ def evaluate_model(model, params, config, labels, inputs, *, seed: int = 0) -> d
       "shuffled": (memory[perm], memory_mask[perm], None if offsets is None else offsets[perm]),
       "unconditional": (null, jnp.ones_like(memory_mask),
                         None if offsets is None else jnp.zeros_like(offsets))}
-  decoder = MusicDecoder(model.decoder_config)
+  sampler = Sampler(model.decoder_config, params["decoder"])
   out = {}
   for i, (name, (mem, mask, offs)) in enumerate(setups.items()):
-    codes = sample.generate(decoder, params["decoder"], mem, mask, frames,
-                            jax.random.key(seed * 100 + i), top_k=int(sc.top_k),
-                            top_p=float(sc.top_p), temperature=float(sc.temperature),
-                            guidance_scale=float(sc.guidance_scale), input_offsets=offs)
+    codes = sampler.sample(mem, mask, frames, jax.random.key(seed * 100 + i),
+                           top_k=int(sc.top_k), top_p=float(sc.top_p),
+                           temperature=float(sc.temperature),
+                           guidance_scale=float(sc.guidance_scale), input_offsets=offs)
     wavs = np.asarray(decode(codec_vars, codes))[:, :int(round(frames / fr * sr))]
     per_clip = _score_audio(wavs, sr, labels)
     sim = np.asarray(cond["video_embed"] @ embed_music(params, codes).T)  # video i, music j

@@ -8,14 +8,14 @@ sinusoidal positions added (HF MusicGen: no embedding scale is applied, even wit
 Parameter layout (`scan_layers=True`): `layers/...` with a leading `layers` axis; with
 `scan_layers=False`: `layers_0/...`, `layers_1/...`.  `stack_layers`/`unstack_layers` convert.
 
-The KV cache is a plain pytree (see `empty_cache`):
-  {"k", "v": [L, B, H, T, Dh] self-attention keys/values,
-   "ck", "cv": [L, B, H, M, Dh] cross-attention keys/values (computed once, on prefill),
-  heads before positions, so that attention reads them without a per-step transpose.
-With unrolled layers the four buffers may instead be lists of L per-layer arrays (the
-sampler's choice: a slice of a stacked buffer is a copy on XLA CPU).
+The KV cache, for `decode` (which runs the unrolled layout), is a plain pytree with one entry
+per layer (see `empty_cache`):
+  {"layers": [{"k", "v": [B, H, T, Dh] self-attention keys/values,
+               "ck", "cv": [B, H, M, Dh] cross-attention keys/values (set on prefill)}] * L,
    "memory_mask": [B, M] bool,
    "video_mask": [B, M] bool (only with `video_gate`)}
+Heads come before positions, so attention reads them without a per-step transpose; each
+layer's arrays are separate because a slice of a stacked [L, ...] buffer is a copy on XLA CPU.
 
 Text + video (`video_gate`): the memory holds text and video tokens side by side;
 `video_mask` marks the video ones.  Each layer's cross-attention normalises the two groups
@@ -119,20 +119,7 @@ class DecoderBlock(nn.Module):
       return nn.Dropout(cfg.dropout)(x, deterministic=deterministic) if cfg.dropout else x
 
     s = h.shape[1]
-    # With a cache, `layer` (unrolled stacks only) says which slice of the stacked [L, ...]
-    # buffers is this layer's: writing into the stacked buffer in place avoids re-stacking
-    # (copying) the whole cache at every decoding step.
-    layer = None if cache is None else cache.get("layer")
-    read = (lambda a: a) if layer is None else (lambda a: a[layer])
-
-    def write(buf, x, idx):
-      x = jnp.swapaxes(x, 1, 2)  # [B, S, H, Dh] -> cache layout [B, H, S, Dh]
-      if layer is None:
-        return jax.lax.dynamic_update_slice(buf, x.astype(buf.dtype), idx)
-      if isinstance(buf, list):  # per-layer buffers: reading one needs no slice (copy)
-        return buf[:layer] + [jax.lax.dynamic_update_slice(buf[layer], x.astype(buf[layer].dtype),
-                                                           idx)] + buf[layer + 1:]
-      return jax.lax.dynamic_update_slice(buf, x[None].astype(buf.dtype), (layer,) + idx)
+    heads_first = lambda x: jnp.swapaxes(x, 1, 2)  # [B, S, H, Dh] -> [B, H, S, Dh]
 
     # causal self-attention, against the cache when there is one
     sa = attn("self_attn")
@@ -140,8 +127,10 @@ class DecoderBlock(nn.Module):
     q, (k, v) = sa.project_q(x), sa.project_kv(x)
     mask = None
     if cache is not None:
-      k_all, v_all = write(cache["k"], k, (0, 0, index, 0)), write(cache["v"], v, (0, 0, index, 0))
-      k, v = read(k_all), read(v_all)
+      put = lambda buf, x: jax.lax.dynamic_update_slice(buf, heads_first(x).astype(buf.dtype),
+                                                        (0, 0, index, 0))
+      cache = dict(cache, k=put(cache["k"], k), v=put(cache["v"], v))
+      k, v = cache["k"], cache["v"]
       mask = layers.causal_mask(s, k.shape[2], offset=index)
     h = h + residual(sa.attend_out(q, k.astype(q.dtype), v.astype(q.dtype), mask,
                                    kv_heads_first=cache is not None, causal=cache is None))
@@ -151,12 +140,12 @@ class DecoderBlock(nn.Module):
     x = norm("encoder_attn_layer_norm")(h)
     if memory is not None:
       ck, cv = ca.project_kv(memory)
-      if cache is not None:
-        ck_all, cv_all = write(cache["ck"], ck, (0, 0, 0, 0)), write(cache["cv"], cv, (0, 0, 0, 0))
-        ck, cv = read(ck_all), read(cv_all)
+      if cache is not None:  # prefill: stored for every later step
+        dtype = cache["k"].dtype
+        cache = dict(cache, ck=heads_first(ck).astype(dtype), cv=heads_first(cv).astype(dtype))
+        ck, cv = cache["ck"], cache["cv"]
     else:
-      ck_all, cv_all = cache["ck"], cache["cv"]
-      ck, cv = read(ck_all), read(cv_all)
+      ck, cv = cache["ck"], cache["cv"]
     cmask = None if memory_mask is None else memory_mask[:, None, None, :]
     q, ck, cv = ca.project_q(x), ck.astype(x.dtype), cv.astype(x.dtype)
     attend = lambda m: ca.attend_out(q, ck, cv, m, kv_heads_first=cache is not None)
@@ -172,8 +161,7 @@ class DecoderBlock(nn.Module):
     x = norm("final_layer_norm")(h)
     h = h + residual(layers.MLP(cfg.ffn_dim, cfg.activation, use_bias=False, name="mlp", **kw)(x))
     h = nn.with_logical_constraint(h, ("batch", "length", "embed"))
-    new_cache = None if cache is None else dict(k=k_all, v=v_all, ck=ck_all, cv=cv_all)
-    return h, new_cache
+    return h, cache
 
 
 def _gated_cross_attention(attend, cmask, video_mask, gate):
@@ -248,13 +236,17 @@ class MusicDecoder(nn.Module):
       memory_mask = memory_mask | drop
     return memory, memory_mask
 
-  def _run_layers(self, h, cache, memory, memory_mask, index, deterministic, video_mask=None):
+  def _run_layers(self, h, caches, memory, memory_mask, index, deterministic, video_mask=None):
+    """caches: None, or one per layer (unrolled layout); returns (h, the updated caches)."""
     if self.config.scan_layers:
-      return self.layers(h, cache, memory, memory_mask, index, deterministic, video_mask)
+      h, _ = self.layers(h, None, memory, memory_mask, index, deterministic, video_mask)
+      return h, None
+    out = []
     for i, layer in enumerate(self.layers):
-      h, cache = layer(h, None if cache is None else dict(cache, layer=i), memory, memory_mask,
-                       index, deterministic, video_mask)
-    return h, cache
+      h, c = layer(h, None if caches is None else caches[i], memory, memory_mask, index,
+                   deterministic, video_mask)
+      out.append(c)
+    return h, None if caches is None else out
 
   def project_heads(self, h):
     """h [B, S, D] -> logits [B, K, S, V] in fp32."""
@@ -299,41 +291,38 @@ class MusicDecoder(nn.Module):
     """Cached forward of S new positions starting at absolute position `index`.
 
     tokens [B, K, S]; cache from `empty_cache` (prefill: pass `memory`, cross K/V are then
-    computed and stored) or from a previous `decode`; input_offsets [B, S, D].
+    computed and stored) or from a previous `decode`; input_offsets [B, S, D].  Runs the
+    unrolled layout (`scan_layers=False`, params from `unstack_layers`).
     Returns (logits [B, K, S, V] fp32, updated cache).
     """
-    cfg = self.config
-    mask = cache["memory_mask"]
-    video_mask = cache.get("video_mask")
-    layer_cache = {n: cache[n] for n in ("k", "v", "ck", "cv") if n in cache}
-    if "ck" not in cache:
-      if memory is None:
-        raise ValueError("decode: the cache has no cross-attention keys yet; pass `memory`")
-      memory, _ = self._condition(memory, None, drop_condition)
-      shape = (memory.shape[0], cfg.num_heads, memory.shape[1], cfg.head_dim)
-      if isinstance(cache["k"], list):
-        layer_cache["ck"] = layer_cache["cv"] = [jnp.zeros(shape, cache["k"][0].dtype)] * cfg.num_layers
-      else:
-        layer_cache["ck"] = layer_cache["cv"] = jnp.zeros((cfg.num_layers,) + shape, cache["k"].dtype)
-    elif memory is not None:
+    if self.config.scan_layers:
+      raise ValueError("decode runs the unrolled layers: build the decoder with "
+                       "scan_layers=False and pass unstack_layers(params)")
+    prefilled = "ck" in cache["layers"][0]
+    if not prefilled and memory is None:
+      raise ValueError("decode: the cache has no cross-attention keys yet; pass `memory`")
+    if prefilled and memory is not None:
       raise ValueError("decode: the cache already holds cross-attention keys; pass no `memory`")
+    if memory is not None:
+      memory, _ = self._condition(memory, None, drop_condition)
     h = self._embed(tokens, index, input_offsets)
-    h, layer_cache = self._run_layers(h, layer_cache, memory, mask, index, True, video_mask)
+    h, caches = self._run_layers(h, cache["layers"], memory, cache["memory_mask"], index, True,
+                                 cache.get("video_mask"))
     logits = self.project_heads(self.layer_norm(h))
-    extra = {} if video_mask is None else {"video_mask": video_mask}
-    return logits, dict(layer_cache, memory_mask=mask, **extra)
+    return logits, dict(cache, layers=caches)
 
 
 def empty_cache(config: DecoderConfig, batch: int, max_length: int, memory_mask,
                 dtype=None, video_mask=None) -> dict:
-  """A self-attention cache of `max_length` positions for `decode`'s prefill call.
+  """A self-attention cache of `max_length` positions for `decode`'s prefill call (the layout
+  in the module docstring; the prefill adds each layer's cross-attention keys/values).
 
   memory_mask [B, M] bool is stored alongside (rows whose condition is dropped should have
   it all True), and video_mask [B, M] bool when given (`video_gate`).
   """
   dtype = jnp.dtype(config.dtype if dtype is None else dtype)
-  shape = (config.num_layers, batch, config.num_heads, max_length, config.head_dim)
-  cache = dict(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
+  zeros = jnp.zeros((batch, config.num_heads, max_length, config.head_dim), dtype)
+  cache = dict(layers=[dict(k=zeros, v=zeros) for _ in range(config.num_layers)],
                memory_mask=jnp.asarray(memory_mask, bool))
   if video_mask is not None:
     cache["video_mask"] = jnp.asarray(video_mask, bool)
@@ -349,9 +338,10 @@ def stack_layers(params: dict, num_layers: int) -> dict:
 
 
 def unstack_layers(params: dict) -> dict:
-  """`layers` (scan layout) -> `layers_0..layers_{L-1}`."""
+  """`layers` (scan layout) -> `layers_0..layers_{L-1}` (numpy or jax arrays, kept where
+  they are)."""
   out = {k: v for k, v in params.items() if k != "layers"}
   n = jax.tree.leaves(params["layers"])[0].shape[0]
   for i in range(n):
-    out[f"layers_{i}"] = jax.tree.map(lambda x: np.asarray(x)[i], params["layers"])
+    out[f"layers_{i}"] = jax.tree.map(lambda x: x[i], params["layers"])
   return out

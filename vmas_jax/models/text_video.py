@@ -10,7 +10,7 @@ at step 0).  `video_mask` tells the decoder which tokens are video: it attends t
 separate, gated softmax (`music_decoder`, `video_gate`), so the start is exactly MusicGen.
 
 Condition dropout drops text and video independently (`drop_tokens`): a dropped group's
-tokens become the decoder's null memory, so guidance can weigh the two (`sample.generate`).
+tokens become the decoder's null memory, so guidance can weigh the two (`sample.Sampler`).
 """
 
 from __future__ import annotations
