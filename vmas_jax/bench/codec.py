@@ -29,7 +29,9 @@ def run(args) -> int:
   from vmas_jax.build import make_codec
   from vmas_jax.models.codec import jitted_codec
   from vmas_jax.models.codec_init import probe_signal
-  module, variables = make_codec(dict(hf_path=args.hf_path, arch=args.arch, dtype=args.dtype))
+  import ml_collections
+  module, variables = make_codec(ml_collections.ConfigDict(dict(
+      hf_path=args.hf_path, arch=args.arch, dtype=args.dtype, init_seed=0)))
   cfg = module.config
   n = int(args.seconds * cfg.sample_rate)
   wav = np.tile(probe_signal(cfg.sample_rate, seconds=min(args.seconds, 2.0)),

@@ -144,7 +144,9 @@ class _Codec:
     from vmas_jax.convert import to_hf
     from vmas_jax.build import make_codec
     from vmas_jax.models.codec import jitted_codec
-    self.module, self.variables = make_codec(dict(hf_path="", arch=arch))
+    import ml_collections
+    self.module, self.variables = make_codec(ml_collections.ConfigDict(dict(
+        hf_path="", arch=arch, dtype="float32", init_seed=0)))
     _, self._decode = jitted_codec(self.module.config, self.module.dtype)
     with tempfile.TemporaryDirectory() as tmp:
       to_hf(self.module, self.variables, tmp)
