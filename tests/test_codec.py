@@ -1,6 +1,5 @@
 """The codec as the rest of the system uses it: `make_codec`, jit, bf16, config checks."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ encoders and random full MusicGen models, saved with `save_pretrained` (nothing 
 import dataclasses
 import json
 
-import numpy as np
 
 SENTENCES = ["calm piano music for a quiet evening", "upbeat synthwave with a driving beat",
              "red and blue lights flash in the night", "a slow sad violin melody",

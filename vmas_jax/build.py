@@ -13,7 +13,6 @@ This is the layer above `vmas_jax.models` (pure modules, which never import `con
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from vmas_jax.convert import from_hf
 from vmas_jax.convert.hf_io import load_hf_config, resolve_hf_dir

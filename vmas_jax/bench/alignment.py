@@ -70,6 +70,17 @@ def prepare_data(config, work: Path, heldout: int, picture: bool = True
   return data_dir, heldout_videos(config, work, heldout)
 
 
+def train_and_load(config, workdir: Path, times: dict, name: str = "train"):
+  """Train `config` in `workdir` (its seconds go to times[f"{name}_s"]) and return
+  (model, params of the last checkpoint)."""
+  from vmas_jax.build import build_model
+  from vmas_jax.train import load_checkpoint, train
+  t = time.perf_counter()
+  train(config, workdir)
+  times[f"{name}_s"] = time.perf_counter() - t
+  return build_model(config), load_checkpoint(workdir)["params"]
+
+
 def heldout_videos(config, work: Path, heldout: int) -> list[dict]:
   """Labels of `heldout` synthetic videos under WORKDIR/videos/heldout (reused when there)
   with tempos between the training ones and shapes training never shows."""
@@ -136,8 +147,6 @@ def write_report(work: Path, config_path: str, labels, results: dict, reference:
 def run(args) -> int:
   from vmas_jax.config_utils import load_config
   from vmas_jax.eval import alignment_eval
-  from vmas_jax.build import build_model
-  from vmas_jax.train import load_checkpoint, train
 
   config = load_config(args.config, getattr(args, "config_overrides", []))
   work = Path(args.workdir)
@@ -154,12 +163,8 @@ def run(args) -> int:
   results = {}
   for variant in args.variants:
     cfg = variant_config(config, variant)
+    model, params = train_and_load(cfg, work / variant, times, f"train_{variant}")
     t = time.perf_counter()
-    train(cfg, work / variant)
-    times[f"train_{variant}_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    model = build_model(cfg)
-    params = load_checkpoint(work / variant)["params"]
     if variant == "full" and args.export:
       from vmas_jax.exported_model import export_model
       export_model(cfg, params, args.export)

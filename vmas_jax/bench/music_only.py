@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmas_jax.bench.alignment import prepare_data
+from vmas_jax.bench.alignment import prepare_data, train_and_load
 
 DEFAULT_CONFIG = "music_only"
 CONDITIONS = ("video", "flat", "shuffled")
@@ -109,11 +109,10 @@ def markdown_table(results: dict) -> str:
 
 
 def run(args) -> int:
-  from vmas_jax.build import build_model, make_codec
+  from vmas_jax.build import make_codec
   from vmas_jax.config_utils import load_config
   from vmas_jax.eval import alignment_eval
   from vmas_jax.models.codec import jitted_codec
-  from vmas_jax.train import load_checkpoint, train
 
   config = load_config(args.config, getattr(args, "config_overrides", []))
   if config.data.mode != "music_only":
@@ -126,12 +125,8 @@ def run(args) -> int:
   data_dir, labels = prepare_data(config, work, args.heldout, picture=False)
   config.data.dir = str(data_dir)
   times["prepare_s"] = time.perf_counter() - t0
+  model, params = train_and_load(config, work / "run", times)
   t = time.perf_counter()
-  train(config, work / "run")
-  times["train_s"] = time.perf_counter() - t
-  t = time.perf_counter()
-  model = build_model(config)
-  params = load_checkpoint(work / "run")["params"]
   inputs = alignment_eval.heldout_inputs(labels, config)
   generated = generate_conditions(model, params, config, inputs, args.seed)
   codec, codec_vars = make_codec(config.codec)

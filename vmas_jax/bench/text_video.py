@@ -128,12 +128,12 @@ def generate(model, params, config, inputs, prompt: str, seed: int):
 
 def run(args) -> int:
   import jax.numpy as jnp
-  from vmas_jax.build import build_model, make_codec
+  from vmas_jax.bench.alignment import train_and_load
+  from vmas_jax.build import make_codec
   from vmas_jax.config_utils import load_config
   from vmas_jax.eval import alignment_eval
   from vmas_jax.eval import alignment_metrics as am
   from vmas_jax.models.codec import jitted_codec
-  from vmas_jax.train import load_checkpoint, train
 
   config = load_config(args.config, getattr(args, "config_overrides", []))
   work = Path(args.workdir)
@@ -143,12 +143,8 @@ def run(args) -> int:
   config.data.dir = str(prepare_data(config, work))
   sets = heldout(config, work, args.clips)
   times["prepare_s"] = time.perf_counter() - t0
+  model, params = train_and_load(config, work / "run", times)
   t = time.perf_counter()
-  train(config, work / "run")
-  times["train_s"] = time.perf_counter() - t
-  t = time.perf_counter()
-  model = build_model(config)
-  params = load_checkpoint(work / "run")["params"]
   codec, codec_vars = make_codec(config.codec)
   encode, decode = jitted_codec(codec.config, codec.dtype)
   sr, fr = int(config.codec.sample_rate), int(config.codec.frame_rate)

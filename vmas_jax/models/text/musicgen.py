@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from vmas_jax import layers
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
