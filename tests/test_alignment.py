@@ -11,7 +11,7 @@ from vmas_jax import cli
 from vmas_jax.data.synthetic import PALETTE, render_music
 from vmas_jax.eval import alignment_metrics as am
 
-TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny.py")
+TINY = "tiny"
 
 
 def test_true_soundtrack_scores_full_marks_and_shifted_music_does_not():

@@ -1,14 +1,12 @@
 """One conditioning for prepare and generation; its beat curve finds the synthetic flashes."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from vmas_jax import beats
 from vmas_jax.conditioning import clip_conditioning
 from vmas_jax.config_defaults import tiny_config
+from vmas_jax.config_utils import load_config
 from vmas_jax.data import clips
 from vmas_jax.data.synthetic import HELD_OUT_SHAPES, HELD_OUT_TEMPOS_BPM, TEMPOS_BPM, \
     make_synthetic_videos
@@ -19,11 +17,7 @@ SECONDS = 5.0
 
 
 def _demo_config():
-  path = Path(__file__).resolve().parents[1] / "configs" / "demo.py"
-  spec = importlib.util.spec_from_file_location("demo_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config()
+  return load_config("demo")
 
 
 @pytest.fixture(scope="module")
