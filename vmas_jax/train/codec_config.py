@@ -49,6 +49,14 @@ def codec_base_config() -> ml_collections.ConfigDict:
       # before the losses, so that quiet segments weigh as much as loud ones
       rms_floor=0.0))
 
+  # -- adversarial training (vmas_jax.train.codec_disc): a multi-scale STFT discriminator
+  #    (FFT sizes `scales`, `filters` channels) trained with Adam at `learning_rate` (the
+  #    optimiser's b1, b2 and clipping); from `start_step` on the codec also gets
+  #    adv_weight * hinge + feat_weight * feature matching
+  c.disc = ml_collections.ConfigDict(dict(
+      enabled=False, scales=(1024, 512, 256), filters=16, learning_rate=3e-4, start_step=0,
+      adv_weight=3.0, feat_weight=3.0))
+
   # -- optimiser (AdamW of vmas_jax.train.state.make_optimizer)
   c.optim = ml_collections.ConfigDict(dict(
       learning_rate=5e-4, b1=0.5, b2=0.9, weight_decay=0.0, grad_clip=1.0, warmup_steps=50,

@@ -22,7 +22,7 @@ from vmas_jax.train.codec_step import init_codec_state, make_codec_train_step
 from vmas_jax.train.harness import RunHarness, maybe_initialize_distributed
 
 _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perplexity", "vq3_perplexity",
-            "lr")
+            "d_loss", "g_adv", "lr")
 
 
 def train_codec(config, workdir, *, data_iterator=None) -> dict:
@@ -47,8 +47,8 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
     # -- State (replicated: a small codec) and the step
     tx, schedule = state_lib.make_optimizer(config.optim, config.total_steps)
     replicated = NamedSharding(mesh, P())
-    state = jax.device_put(init_codec_state(cfg, tx, config.seed, config.weight_norm),
-                           replicated)
+    state = init_codec_state(cfg, tx, config.seed, config.weight_norm, config.disc)
+    state = jax.device_put(state, replicated)
     train_step = make_codec_train_step(module, tx, schedule, config, mesh, bsh)
 
     # -- Restore

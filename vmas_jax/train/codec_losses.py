@@ -25,8 +25,8 @@ def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
   return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T.astype(np.float32)
 
 
-def power_spectrogram(wav: Array, n_fft: int, hop: int, normalized: bool = True) -> Array:
-  """`[B, T]` -> |STFT|^2 `[B, 1 + T // hop, n_fft // 2 + 1]` (fp32); `hop` divides `n_fft`.
+def stft(wav: Array, n_fft: int, hop: int, normalized: bool = True) -> Array:
+  """`[B, T]` -> complex STFT `[B, 1 + T // hop, n_fft // 2 + 1]`; `hop` divides `n_fft`.
 
   Frames are cut by reshaping into hop-long chunks and concatenating n_fft / hop neighbours
   (no gather, whose gradient would be a slow scatter); `normalized` divides by the window's
@@ -44,7 +44,12 @@ def power_spectrogram(wav: Array, n_fft: int, hop: int, normalized: bool = True)
   window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
   if normalized:
     window = window / np.sqrt(np.sum(window ** 2))
-  spec = jnp.fft.rfft(frames * window, axis=-1)
+  return jnp.fft.rfft(frames * window, axis=-1)
+
+
+def power_spectrogram(wav: Array, n_fft: int, hop: int, normalized: bool = True) -> Array:
+  """`[B, T]` -> |STFT|^2 `[B, 1 + T // hop, n_fft // 2 + 1]` (fp32; see `stft`)."""
+  spec = stft(wav, n_fft, hop, normalized)
   return jnp.real(spec) ** 2 + jnp.imag(spec) ** 2
 
 

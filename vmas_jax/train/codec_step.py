@@ -2,7 +2,9 @@
 
 State: `{"params": {"encoder", "decoder"}, "vq": {"embed", "count", "sums"}, "opt_state",
 "step", "rng"}` -- the codebooks live in `vq` (EMA-updated, no gradients), the SEANet weights
-in `params` (AdamW).  `codec_variables(state)` gives `EncodecModel` variables.
+in `params` (AdamW) -- and, with `config.disc.enabled`, `"disc"` and `"disc_opt_state"`: the
+discriminator (`codec_disc`) and its Adam state.  `codec_variables(state)` gives
+`EncodecModel` variables.
 
 With `config.weight_norm` (as SEANet is trained), every conv kernel `[k, C_in, C_out]` is
 trained as a direction `kernel_v` and a per-output-channel length `kernel_g [C_out]`
@@ -18,7 +20,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from vmas_jax.models.codec import EncodecModel
 from vmas_jax.models.codec_init import init_codec
-from vmas_jax.train import codec_losses, codec_vq
+from vmas_jax.train import codec_disc, codec_losses, codec_vq
 
 
 def split_weight_norm(params: dict) -> dict:
@@ -51,15 +53,35 @@ def fold_weight_norm(params: dict) -> dict:
 
 
 def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int,
-                     weight_norm: bool = False) -> dict:
-  """Random SEANet weights (`init_codec`), codebooks to be seeded from the first batch."""
+                     weight_norm: bool = False, disc_config=None) -> dict:
+  """Random SEANet weights (`init_codec`), codebooks to be seeded from the first batch; with
+  `disc_config` (config.disc, enabled) a random discriminator and its optimiser state."""
   _, variables = init_codec(cfg, seed=seed)
   params = {k: v for k, v in variables["params"].items() if k != "codebooks"}
   if weight_norm:
     params = split_weight_norm(params)
-  return {"params": params, "vq": codec_vq.init_vq_state(variables["params"]["codebooks"]),
-          "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
-          "rng": jax.random.PRNGKey(seed)}
+  state = {"params": params, "vq": codec_vq.init_vq_state(variables["params"]["codebooks"]),
+           "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
+           "rng": jax.random.PRNGKey(seed)}
+  if disc_config is not None and disc_config.enabled:
+    disc = make_discriminator(disc_config)
+    wav = jnp.zeros((1, max(disc_config.scales)), jnp.float32)
+    state["disc"] = disc.init(jax.random.PRNGKey(seed + 1), wav)["params"]
+    state["disc_opt_state"] = disc_optimizer(disc_config, None).init(state["disc"])
+  return state
+
+
+def make_discriminator(disc_config) -> codec_disc.MultiScaleSTFTDiscriminator:
+  return codec_disc.MultiScaleSTFTDiscriminator(tuple(disc_config.scales),
+                                                int(disc_config.filters))
+
+
+def disc_optimizer(disc_config, optim) -> optax.GradientTransformation:
+  """Adam for the discriminator (`optim`'s b1, b2 and clipping; None: the defaults, for
+  building the state's shapes)."""
+  b1, b2, clip = (0.5, 0.9, 1.0) if optim is None else (optim.b1, optim.b2, optim.grad_clip)
+  return optax.chain(optax.clip_by_global_norm(clip) if clip > 0 else optax.identity(),
+                     optax.adam(disc_config.learning_rate, b1=b1, b2=b2))
 
 
 def codec_variables(state: dict) -> dict:
@@ -68,21 +90,30 @@ def codec_variables(state: dict) -> dict:
 
 
 def make_codec_loss_fn(module: EncodecModel, config):
-  """(params, vq, wav[B, T], rng) -> (loss, (new vq, metrics))."""
+  """(params, vq, wav[B, T], rng, disc params | None, adversarial on: bool []) ->
+  (loss, (new vq, metrics, reconstruction [B, T]))."""
   sr = module.config.sample_rate
+  disc = make_discriminator(config.disc) if config.disc.enabled else None
 
-  def loss_fn(params, vq, wav, rng):
+  def loss_fn(params, vq, wav, rng, disc_params=None, adversarial=False):
     variables = {"params": {**fold_weight_norm(params),
                             "codebooks": jax.lax.stop_gradient(vq["embed"])}}
     z = module.apply(variables, wav[..., None], method=lambda m, x: m.encoder(x))
     zq, _, new_vq, metrics = codec_vq.quantize_train(
         vq, z, rng, decay=config.vq.decay, dead_code_fraction=config.vq.dead_code_fraction)
     recon = module.apply(variables, zq, method=lambda m, x: m.decoder(x))[..., 0]
+    recon = recon[:, :wav.shape[1]]
     rec, parts = codec_losses.reconstruction_losses(wav, recon, config.loss, sr)
     loss = rec + config.vq.commitment_weight * metrics["commitment"]
-    metrics.update(parts, loss=loss,
-                   log_mel_l1=codec_losses.log_mel_l1(wav, recon[:, :wav.shape[1]], sr))
-    return loss, (new_vq, metrics)
+    if disc is not None:  # the discriminator's parameters are constants here
+      real = disc.apply({"params": disc_params}, wav)
+      fake = disc.apply({"params": disc_params}, recon)
+      adv, feat = codec_disc.generator_losses(real, fake)
+      on = jnp.asarray(adversarial, jnp.float32)
+      loss = loss + on * (config.disc.adv_weight * adv + config.disc.feat_weight * feat)
+      metrics.update(g_adv=adv, g_feat=feat)
+    metrics.update(parts, loss=loss, log_mel_l1=codec_losses.log_mel_l1(wav, recon, sr))
+    return loss, (new_vq, metrics, recon)
 
   return loss_fn
 
@@ -92,16 +123,36 @@ def make_codec_train_step(module: EncodecModel, tx, schedule, config, mesh,
   """`step(state, wav) -> (state, metrics)`, jitted on `mesh`: state replicated, the batch
   laid out by `batch_sharding`; a non-finite loss or gradient keeps the old state."""
   grad_fn = jax.value_and_grad(make_codec_loss_fn(module, config), has_aux=True)
+  adversarial = config.disc.enabled
+  if adversarial:
+    disc = make_discriminator(config.disc)
+    disc_tx = disc_optimizer(config.disc, config.optim)
+
+    def disc_loss(disc_params, wav, recon):
+      return codec_disc.discriminator_loss(disc.apply({"params": disc_params}, wav),
+                                           disc.apply({"params": disc_params}, recon))
 
   def step(state, wav):
     rng = jax.random.fold_in(state["rng"], state["step"])
-    (loss, (new_vq, metrics)), grads = grad_fn(state["params"], state["vq"], wav, rng)
+    on = state["step"] >= config.disc.start_step
+    (loss, (new_vq, metrics, recon)), grads = grad_fn(
+        state["params"], state["vq"], wav, rng, state.get("disc"), on)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     grad_norm = optax.global_norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     new = {"params": params, "vq": new_vq, "opt_state": opt_state,
            "step": state["step"] + 1, "rng": state["rng"]}
+    if adversarial:  # one discriminator step on this batch and its (constant) reconstruction
+      d_loss, d_grads = jax.value_and_grad(disc_loss)(state["disc"], wav,
+                                                      jax.lax.stop_gradient(recon))
+      # before start_step its gradients are zero: Adam then leaves it where it was
+      d_grads = jax.tree.map(lambda g: jnp.where(on, g, 0.0), d_grads)
+      d_updates, new["disc_opt_state"] = disc_tx.update(d_grads, state["disc_opt_state"],
+                                                        state["disc"])
+      new["disc"] = optax.apply_updates(state["disc"], d_updates)
+      finite = finite & jnp.isfinite(d_loss)
+      metrics.update(d_loss=d_loss)
     # the skipped step still counts, so the data stream and the schedule stay aligned
     new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, {**state, "step": new["step"]})
     metrics.update(grad_norm=grad_norm, lr=schedule(state["step"]), finite=finite)
