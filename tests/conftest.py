@@ -24,6 +24,13 @@ def pytest_configure(config):
   music_beat_curve(wav, 32000, 50)
 
 
+def pytest_collection_modifyitems(config, items):
+  """Tests marked `long` run first (the rest keep their order): with `-n 2` the long ones then
+  spread over the workers at the start, and the run ends on short tests instead of one
+  worker finishing a minute-long test while the other waits."""
+  items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture
 def torch_one_thread():
   """Run the PyTorch reference on one thread: the reference models are small, and torch's

@@ -52,6 +52,7 @@ def bench_run(tmp_path_factory):
   return work
 
 
+@pytest.mark.long
 def test_bench_alignment_writes_table_json_plot_and_model(bench_run):
   report = json.loads((bench_run / "alignment.json").read_text())
   assert set(report["results"]) == {"full"}
@@ -70,6 +71,7 @@ def test_bench_alignment_writes_table_json_plot_and_model(bench_run):
   assert (bench_run / "model" / "params.msgpack").is_file()
 
 
+@pytest.mark.long
 def test_demo_with_an_exported_model_writes_music_video_plot_and_scores(bench_run, tmp_path,
                                                                       capsys):
   out = tmp_path / "demo"

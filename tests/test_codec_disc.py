@@ -4,6 +4,7 @@ matching losses, and train steps that move the discriminator only from `start_st
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from vmas_jax.config_utils import load_config
@@ -17,8 +18,7 @@ from vmas_jax.train.codec_step import init_codec_state, make_codec_train_step
 def test_discriminator_shapes_and_losses():
   disc = codec_disc.MultiScaleSTFTDiscriminator(scales=(256, 128), filters=4)
   wav = jnp.asarray(np.random.RandomState(0).randn(2, 1280).astype(np.float32))
-  variables = disc.init(jax.random.key(0), wav)
-  outs = disc.apply(variables, wav)
+  outs = disc.apply({"params": codec_disc.init_discriminator(disc, 0)}, wav)
   assert len(outs) == 2
   (logits, maps), _ = outs
   # 1 + 1280 / 64 frames; 129 bins halved three times by the strided convs (SAME padding)
@@ -34,6 +34,7 @@ def test_discriminator_shapes_and_losses():
   assert float(codec_disc.discriminator_loss(near, near)) == 2.0
 
 
+@pytest.mark.long
 def test_the_discriminator_trains_from_start_step_on():
   config = load_config("codec_tiny", ["--config.disc.enabled=True",
                                       "--config.disc.scales=(256,128)",

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vmas_jax import cli
 from vmas_jax.data.audio_io import load_audio, write_wav
@@ -69,7 +70,9 @@ def test_eval_fad_kl_beats_with_an_undecodable_file(tmp_path):
   assert json.loads((gen / "eval_report.json").read_text())["fad"] == report["fad"]
 
 
-def test_eval_video_music_similarity_with_a_run(tmp_path):
+@pytest.mark.parametrize("text", [False, True], ids=["video", "text_video"])
+def test_eval_video_music_similarity_with_a_run(tmp_path, text):
+  """A text + video run is scored too (with the empty caption)."""
   import flax.linen as nn
   import jax
   import jax.numpy as jnp
@@ -80,6 +83,7 @@ def test_eval_video_music_similarity_with_a_run(tmp_path):
 
   run = tmp_path / "run"  # laid out as training leaves it: config.json + a checkpoint
   c = tiny_config()
+  c.text.enabled = text
   model = build_model(c)
   params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), make_example_batch(
       c, 1, seed=0)))["params"])()

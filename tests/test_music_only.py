@@ -141,6 +141,7 @@ def media(tmp_path_factory):
   return root
 
 
+@pytest.mark.long
 def test_prepare_a_folder_of_music_files_and_train_on_it(media, tmp_path):
   from vmas_jax.train import train
   c, report = _prepare(media / "music", tmp_path / "data", "music_only")

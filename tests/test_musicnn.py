@@ -29,6 +29,7 @@ def _run(name, wav):
   return jax.tree.map(np.asarray, jax.jit(module.apply)(variables, M.patches(M.log_mel(wav))))
 
 
+@pytest.mark.long
 def test_parity_with_the_packages_tensorflow_model(tmp_path):
   python = os.environ.get("VMAS_TF_PYTHON")
   if not python:

@@ -87,6 +87,7 @@ def _generate(workdir, video, step=None, guidances=(1.0,)):
   return [pipe.generate(video, seconds=0.5, top_k=1, guidance_scale=g).codes for g in guidances]
 
 
+@pytest.mark.long
 def test_full_musicgen_dir_step0_equals_hf_unconditional(full_dir, video, tmp_path):
   """Full checkpoint: HF's unconditional inputs reach the decoder as zero states (projected,
   then multiplied by their all-zero mask); VMAS's video memory starts as exactly that token."""
@@ -100,6 +101,7 @@ def test_full_musicgen_dir_step0_equals_hf_unconditional(full_dir, video, tmp_pa
   np.testing.assert_array_equal(guided, ref)
 
 
+@pytest.mark.long
 def test_lora_and_frozen_from_musicgen_decoder(decoder_dir, video, tmp_path):
   path, hf = decoder_dir
   groups = "lora,cross_attention,heads"

@@ -7,6 +7,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from train_support import ROOT, subprocess_env
 from vmas_jax.train import load_checkpoint
@@ -32,6 +33,7 @@ def _result(proc):
   return json.loads([l for l in out.splitlines() if l.startswith("RESULT ")][-1][7:])
 
 
+@pytest.mark.long
 def test_two_processes_match_one(tmp_path):
   port = _free_port()
   multi = tmp_path / "multi"

@@ -7,12 +7,15 @@ contrastive retrieval accuracy on the batch reaches 100 %; a checkpoint is writt
 
 import json
 
+import pytest
+
 from train_support import run_python
 from vmas_jax.train import load_checkpoint
 
 STEPS = 120
 
 
+@pytest.mark.long
 def test_tiny_overfits_one_batch_via_cli(tmp_path):
   workdir = tmp_path / "run"
   run_python(["-m", "vmas_jax.cli", "train", "--config", "tiny",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 from train_support import ROOT, subprocess_env
 from vmas_jax.train import load_checkpoint
@@ -62,6 +63,7 @@ def _assert_same_params(a, b):
   jax.tree.map(np.testing.assert_array_equal, a["opt_state"], b["opt_state"])
 
 
+@pytest.mark.long
 def test_resume_after_sigkill_and_after_sigterm(tmp_path):
   straight, killed, termed = tmp_path / "straight", tmp_path / "killed", tmp_path / "termed"
   ref = _finish(_start(straight))  # also fills the compilation cache for the runs below

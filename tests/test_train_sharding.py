@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from train_support import run_python
 
 
+@pytest.mark.long
 def test_loss_and_grads_match_one_device_on_three_meshes():
   proc = run_python(["tests/mesh_equivalence_worker.py", "vmas"], devices=8)
   line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]

@@ -120,7 +120,7 @@ class MusicVideoPipeline:
     c = clip_conditioning(path, start, seconds, self.settings)
     return c.video, c.times, c.mask, c.video_beat
 
-  def _text_inputs(self, prompt: str) -> dict:
+  def text_inputs(self, prompt: str) -> dict:
     """{text_ids, text_mask [1, L]} of the prompt for a text + video run, else {}."""
     if self.text is None:
       return {}
@@ -185,7 +185,7 @@ class MusicVideoPipeline:
     from tqdm.auto import tqdm
     sc = dict(self.config.sampling.to_dict(), **sampling)
     best_of = int(best_of or sc["best_of"])
-    text = self._text_inputs(str(sc.get("prompt") or ""))
+    text = self.text_inputs(str(sc.get("prompt") or ""))
     if text:  # text + video: each condition its own guidance weight (sample.py)
       guidance = dict(guidance_scale=float(sc["guidance_text"]),
                       guidance_video=float(sc["guidance_video"]))

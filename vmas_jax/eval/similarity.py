@@ -42,7 +42,8 @@ def video_music_similarity(workdir, pairs: list[dict], *, progress: bool = True
     n = min(codes.shape[-1], curve.shape[0])
     batch = {"codes": codes[..., :n].astype(jnp.int32), key: jnp.asarray(frames)[None],
              "frame_times": jnp.asarray(times)[None], "frame_mask": jnp.asarray(mask)[None],
-             "video_beat": jnp.asarray(curve[:n])[None]}
+             "video_beat": jnp.asarray(curve[:n])[None],
+             **pipe.text_inputs("")}  # a text + video run reads a caption: the empty one
     out = embed(pipe.params, batch)
     m, v = np.asarray(out.music_embed[0]), np.asarray(out.video_embed[0])
     sims[pair["wav"]] = float(m @ v)

@@ -21,6 +21,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from vmas_jax.train.codec_losses import stft
 
@@ -56,6 +57,22 @@ class MultiScaleSTFTDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, wav: Array):
     return [STFTDiscriminator(n, self.filters, name=f"scale_{n}")(wav) for n in self.scales]
+
+
+def init_discriminator(disc: MultiScaleSTFTDiscriminator, seed: int) -> dict:
+  """Random params of `disc` drawn on the host (kernels ~ N(0, 1/fan_in), biases 0), without
+  compiling its initialisers."""
+  wav = jax.ShapeDtypeStruct((1, max(disc.scales)), jnp.float32)
+  shapes = jax.eval_shape(disc.init, jax.random.PRNGKey(0), wav)["params"]
+  rng = np.random.default_rng(seed)
+
+  def draw(path, leaf):
+    if jax.tree_util.keystr(path).endswith("['bias']"):
+      return np.zeros(leaf.shape, np.float32)
+    fan_in = int(np.prod(leaf.shape[:-1]))
+    return (rng.standard_normal(leaf.shape) / np.sqrt(fan_in)).astype(np.float32)
+
+  return jax.tree.map(jnp.asarray, jax.tree_util.tree_map_with_path(draw, shapes))
 
 
 def discriminator_loss(real, fake) -> Array:

@@ -64,9 +64,7 @@ def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int,
            "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
            "rng": jax.random.PRNGKey(seed)}
   if disc_config is not None and disc_config.enabled:
-    disc = make_discriminator(disc_config)
-    wav = jnp.zeros((1, max(disc_config.scales)), jnp.float32)
-    state["disc"] = disc.init(jax.random.PRNGKey(seed + 1), wav)["params"]
+    state["disc"] = codec_disc.init_discriminator(make_discriminator(disc_config), seed + 1)
     state["disc_opt_state"] = disc_optimizer(disc_config, None).init(state["disc"])
   return state
 
