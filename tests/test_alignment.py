@@ -84,6 +84,7 @@ def test_demo_with_an_exported_model_writes_music_video_plot_and_scores(bench_ru
   assert {"synth_0000.wav", "synth_0000_music.mp4", "synth_0000_beats.png"} <= set(names)
 
 
+@pytest.mark.long  # shares bench_run: kept on one worker with the other users
 def test_generate_without_workdir_uses_the_bundled_model(bench_run, monkeypatch, tmp_path,
                                                          capsys):
   from vmas_jax import exported_model as pretrained
@@ -99,6 +100,7 @@ def test_generate_without_workdir_uses_the_bundled_model(bench_run, monkeypatch,
   assert "no bundled demo model" in capsys.readouterr().err
 
 
+@pytest.mark.long  # shares bench_run: kept on one worker with the other users
 def test_colab_inference_notebook_runs(bench_run, monkeypatch, tmp_path):
   """Every code cell of colabs/inference_demo.ipynb but the install cell, in one namespace,
   with the exported tiny model standing in for the bundled one and IPython's display
