@@ -46,7 +46,7 @@ def test_the_discriminator_trains_from_start_step_on():
   bsh = state_lib.batch_sharding(mesh, state_lib.rules_from_config(config))
   cfg = encodec_config(config)
   tx, schedule = state_lib.make_optimizer(config.optim, config.total_steps)
-  state = jax.device_put(init_codec_state(cfg, tx, 0, False, config.disc),
+  state = jax.device_put(init_codec_state(cfg, tx, 0, False, config),
                          NamedSharding(mesh, P()))
   first = jax.tree.map(np.asarray, state["disc"])
   step = make_codec_train_step(EncodecModel(cfg), tx, schedule, config, mesh, bsh)

@@ -31,6 +31,19 @@ def init_codec(config: EncodecConfig, seed: int = 0, dtype=jnp.float32) -> tuple
   shapes = jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.PRNGKey(0),
                                                             jnp.zeros((1, hop)))))
   rng = np.random.default_rng(seed)
+  variables = host_params(shapes, rng)
+  probe = probe_signal(config.sample_rate, seconds=2.0)
+  z = _encoder_latents(config, variables, probe)
+  variables["params"]["codebooks"] = codebooks_from_latents(
+      np.asarray(z, np.float32).reshape(-1, config.hidden_size), config.num_quantizers,
+      config.codebook_size, rng)
+  return module, jax.tree.map(jnp.asarray, variables)
+
+
+def host_params(shapes, rng: np.random.Generator):
+  """float32 numpy arrays for a tree of `ShapeDtypeStruct`s (`jax.eval_shape` of an init):
+  conv kernels ~ N(0, 1/fan_in), LSTM kernels ~ uniform(+-1/sqrt(H)) as in PyTorch, biases
+  and codebooks zero."""
 
   def draw(path, leaf):
     name = jax.tree_util.keystr(path)
@@ -42,13 +55,7 @@ def init_codec(config: EncodecConfig, seed: int = 0, dtype=jnp.float32) -> tuple
     fan_in = int(np.prod(leaf.shape[:-1]))
     return (rng.standard_normal(leaf.shape) / np.sqrt(fan_in)).astype(np.float32)
 
-  variables = jax.tree_util.tree_map_with_path(draw, shapes)
-  probe = probe_signal(config.sample_rate, seconds=2.0)
-  z = _encoder_latents(config, variables, probe)
-  variables["params"]["codebooks"] = codebooks_from_latents(
-      np.asarray(z, np.float32).reshape(-1, config.hidden_size), config.num_quantizers,
-      config.codebook_size, rng)
-  return module, jax.tree.map(jnp.asarray, variables)
+  return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vmas_jax.models.codec_init import host_params
 from vmas_jax.train.codec_losses import stft
 
 Array = jax.Array
@@ -64,15 +65,7 @@ def init_discriminator(disc: MultiScaleSTFTDiscriminator, seed: int) -> dict:
   compiling its initialisers."""
   wav = jax.ShapeDtypeStruct((1, max(disc.scales)), jnp.float32)
   shapes = jax.eval_shape(disc.init, jax.random.PRNGKey(0), wav)["params"]
-  rng = np.random.default_rng(seed)
-
-  def draw(path, leaf):
-    if jax.tree_util.keystr(path).endswith("['bias']"):
-      return np.zeros(leaf.shape, np.float32)
-    fan_in = int(np.prod(leaf.shape[:-1]))
-    return (rng.standard_normal(leaf.shape) / np.sqrt(fan_in)).astype(np.float32)
-
-  return jax.tree.map(jnp.asarray, jax.tree_util.tree_map_with_path(draw, shapes))
+  return jax.tree.map(jnp.asarray, host_params(shapes, np.random.default_rng(seed)))
 
 
 def discriminator_loss(real, fake) -> Array:

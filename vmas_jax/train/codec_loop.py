@@ -47,7 +47,7 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
     # -- State (replicated: a small codec) and the step
     tx, schedule = state_lib.make_optimizer(config.optim, config.total_steps)
     replicated = NamedSharding(mesh, P())
-    state = init_codec_state(cfg, tx, config.seed, config.weight_norm, config.disc)
+    state = init_codec_state(cfg, tx, config.seed, config.weight_norm, config)
     state = jax.device_put(state, replicated)
     train_step = make_codec_train_step(module, tx, schedule, config, mesh, bsh)
 

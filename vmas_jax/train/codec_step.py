@@ -53,9 +53,10 @@ def fold_weight_norm(params: dict) -> dict:
 
 
 def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int,
-                     weight_norm: bool = False, disc_config=None) -> dict:
+                     weight_norm: bool = False, config=None) -> dict:
   """Random SEANet weights (`init_codec`), codebooks to be seeded from the first batch; with
-  `disc_config` (config.disc, enabled) a random discriminator and its optimiser state."""
+  a codec-training `config` whose `disc.enabled`, a random discriminator and its optimiser
+  state."""
   _, variables = init_codec(cfg, seed=seed)
   params = {k: v for k, v in variables["params"].items() if k != "codebooks"}
   if weight_norm:
@@ -63,9 +64,9 @@ def init_codec_state(cfg, tx: optax.GradientTransformation, seed: int,
   state = {"params": params, "vq": codec_vq.init_vq_state(variables["params"]["codebooks"]),
            "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32),
            "rng": jax.random.PRNGKey(seed)}
-  if disc_config is not None and disc_config.enabled:
-    state["disc"] = codec_disc.init_discriminator(make_discriminator(disc_config), seed + 1)
-    state["disc_opt_state"] = disc_optimizer(disc_config, None).init(state["disc"])
+  if config is not None and config.disc.enabled:
+    state["disc"] = codec_disc.init_discriminator(make_discriminator(config.disc), seed + 1)
+    state["disc_opt_state"] = disc_optimizer(config).init(state["disc"])
   return state
 
 
@@ -74,12 +75,12 @@ def make_discriminator(disc_config) -> codec_disc.MultiScaleSTFTDiscriminator:
                                                 int(disc_config.filters))
 
 
-def disc_optimizer(disc_config, optim) -> optax.GradientTransformation:
-  """Adam for the discriminator (`optim`'s b1, b2 and clipping; None: the defaults, for
-  building the state's shapes)."""
-  b1, b2, clip = (0.5, 0.9, 1.0) if optim is None else (optim.b1, optim.b2, optim.grad_clip)
-  return optax.chain(optax.clip_by_global_norm(clip) if clip > 0 else optax.identity(),
-                     optax.adam(disc_config.learning_rate, b1=b1, b2=b2))
+def disc_optimizer(config) -> optax.GradientTransformation:
+  """Adam for the discriminator: `disc.learning_rate`, the optimiser's b1, b2 and clipping."""
+  optim = config.optim
+  return optax.chain(
+      optax.clip_by_global_norm(optim.grad_clip) if optim.grad_clip > 0 else optax.identity(),
+      optax.adam(config.disc.learning_rate, b1=optim.b1, b2=optim.b2))
 
 
 def codec_variables(state: dict) -> dict:
@@ -124,7 +125,7 @@ def make_codec_train_step(module: EncodecModel, tx, schedule, config, mesh,
   adversarial = config.disc.enabled
   if adversarial:
     disc = make_discriminator(config.disc)
-    disc_tx = disc_optimizer(config.disc, config.optim)
+    disc_tx = disc_optimizer(config)
 
     def disc_loss(disc_params, wav, recon):
       return codec_disc.discriminator_loss(disc.apply({"params": disc_params}, wav),
