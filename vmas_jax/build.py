@@ -13,6 +13,7 @@ This is the layer above `vmas_jax.models` (pure modules, which never import `con
 from __future__ import annotations
 
 import jax.numpy as jnp
+import ml_collections
 
 from vmas_jax.convert import from_hf
 from vmas_jax.convert.hf_io import load_hf_config, resolve_hf_dir
@@ -103,13 +104,22 @@ def build_model(config) -> VMAS:
               video_memory=config.data.mode != "music_only")
 
 
+def _complete_codec_section(codec_cfg) -> ml_collections.ConfigDict:
+  from vmas_jax.config_defaults import base_config
+  full = base_config("tiny").codec
+  full.update(dict(codec_cfg))
+  return full
+
+
 def make_codec(codec_cfg) -> tuple[EncodecModel, dict]:
   """The codec of a run: `config.codec` (fields hf_path, arch, dtype, sample_rate, ...).
 
   `hf_path` set -> imported from that HF directory / hub id; empty -> random init of the
   `arch` preset ("tiny" | "encodec_32khz") with `init_seed`.  Checks that the model's sample
-  rate, frame rate and codebooks agree with the config.
+  rate, frame rate and codebooks agree with the config.  Fields missing from `codec_cfg` (a
+  section built by hand, e.g. `{"hf_path": DIR}`) take the defaults of `config_defaults`.
   """
+  codec_cfg = _complete_codec_section(codec_cfg)
   dtype = jnp.dtype(codec_cfg.dtype)
   hf_path = codec_cfg.hf_path
   if hf_path:

@@ -194,7 +194,8 @@ def params_from_hf_state(state: dict, cfg: EncodecConfig) -> dict:
 def hf_state_from_params(params: dict, cfg: EncodecConfig) -> dict[str, np.ndarray]:
   """The inverse of `params_from_hf_state`: HF `EncodecModel` state dict names and layouts.
 
-  Kernels are written as weight norm with g = |kernel| (so g * v / |v| is the kernel).  Of
+  Kernels are written as weight norm with g = |kernel| (so g * v / |v| is the kernel; v = 1
+  where the kernel is 0).  Of
   the codebooks' training buffers only the small ones are written: `embed_avg` would double
   the codebooks' size, and HF's inference never reads it (it reports it as newly initialised).
   """
@@ -213,9 +214,10 @@ def hf_state_from_params(params: dict, cfg: EncodecConfig) -> dict[str, np.ndarr
       continue
     k = layer["kernel"]  # [k, in, out]
     w = k.transpose(1, 2, 0) if kind == "convtr" else k.transpose(2, 1, 0)
-    state[f"{prefix}.parametrizations.weight.original0"] = np.sqrt(
-        np.sum(w * w, axis=(1, 2), keepdims=True))
-    state[f"{prefix}.parametrizations.weight.original1"] = w
+    norm = np.sqrt(np.sum(w * w, axis=(1, 2), keepdims=True))
+    state[f"{prefix}.parametrizations.weight.original0"] = norm
+    # an all-zero slice (g = 0) gets a unit direction: 0 * v / |v| must not be 0 / 0
+    state[f"{prefix}.parametrizations.weight.original1"] = np.where(norm > 0, w, 1.0)
     state[f"{prefix}.bias"] = layer["bias"]
   for q, embed in enumerate(np.asarray(params["codebooks"], np.float32)):
     name = f"quantizer.layers.{q}.codebook"

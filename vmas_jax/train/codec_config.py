@@ -29,8 +29,17 @@ def codec_base_config() -> ml_collections.ConfigDict:
   # -- architecture: EncodecConfig fields; hop = prod(upsampling_ratios) = 640 -> 50 Hz
   c.codec = ml_collections.ConfigDict(dict(
       sample_rate=32000, num_filters=8, hidden_size=64, upsampling_ratios=(8, 5, 4, 4),
-      num_residual_layers=1, num_lstm_layers=2, use_conv_shortcut=False,
+      num_residual_layers=1, num_lstm_layers=2, use_conv_shortcut=False, kernel_size=7,
+      last_kernel_size=7,
       codebook_size=2048, num_quantizers=4, num_codebooks=4))
+
+  # -- starting point: "random" (numpy draws, codebooks seeded from the first batch) or
+  #    "lapped" (vmas_jax.train.codec_lapped_init: the SEANet computes the `dims`-dimensional
+  #    PCA transform of 2 * hop windows of `batches` batches of the input (drawn with seed
+  #    data.seed + 1, so the training stream is unchanged), codebooks by residual k-means of
+  #    its coefficients); a run that starts fresh saves the result as its step 0
+  c.init = ml_collections.ConfigDict(dict(kind="random", dims=0, batches=150,
+                                          kmeans_iters=15))
 
   # -- residual VQ (EMA codebooks)
   c.vq = ml_collections.ConfigDict(dict(decay=0.99, dead_code_fraction=0.1,
@@ -45,6 +54,9 @@ def codec_base_config() -> ml_collections.ConfigDict:
       # many near-silent bins outweigh the few loud ones, and silence becomes the cheap answer
       # for a sparse (tonal) spectrum
       log_eps=1e-5,
+      # <0: the floor also rises to each example's loudest bin this many dB down, so that a
+      # faint noise floor under the right notes costs less than silence (0: off)
+      log_floor_db=0.0,
       # >0: each example (and its reconstruction) is divided by max(rms(example), rms_floor)
       # before the losses, so that quiet segments weigh as much as loud ones
       rms_floor=0.0))

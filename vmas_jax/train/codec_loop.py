@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import jax
+import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
@@ -18,11 +19,34 @@ from vmas_jax.models.codec import EncodecModel
 from vmas_jax.sharding import make_mesh
 from vmas_jax.train import state as state_lib
 from vmas_jax.train.codec_config import encodec_config
-from vmas_jax.train.codec_step import init_codec_state, make_codec_train_step
+from vmas_jax.train import codec_vq
+from vmas_jax.train.codec_lapped_init import lapped_codec_variables
+from vmas_jax.train.codec_step import init_codec_state, make_codec_train_step, split_weight_norm
 from vmas_jax.train.harness import RunHarness, maybe_initialize_distributed
 
 _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perplexity", "vq3_perplexity",
             "d_loss", "g_adv", "lr")
+
+
+def lapped_state(config, cfg, state: dict) -> dict:
+  """`state` with params and VQ replaced by the lapped-transform codec fitted to
+  `config.init.batches` batches of a second input stream (`codec_lapped_init`)."""
+  if config.init.kind not in ("random", "lapped"):
+    raise ValueError(f"codec init.kind={config.init.kind!r}: expected random | lapped")
+  fit_config = config.copy_and_resolve_references()
+  fit_config.data.seed = config.data.seed + 1
+  fit_iter = make_segment_iterator(fit_config)
+  segments = [next(fit_iter)["wav"] for _ in range(config.init.batches)]
+  variables = lapped_codec_variables(cfg, segments, config.init.dims or cfg.hidden_size,
+                                     seed=config.seed, kmeans_iters=config.init.kmeans_iters)
+  params = jax.tree.map(jnp.asarray, {k: v for k, v in variables["params"].items()
+                                      if k != "codebooks"})
+  if config.weight_norm:
+    params = split_weight_norm(params)
+  vq = codec_vq.fitted_vq_state(jnp.asarray(variables["params"]["codebooks"]),
+                                frames_per_step=config.data.global_batch_size * int(
+                                    config.data.segment_seconds * cfg.frame_rate))
+  return {**state, "params": params, "vq": vq}  # Adam's zero moments fit any values
 
 
 def train_codec(config, workdir, *, data_iterator=None) -> dict:
@@ -51,7 +75,11 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
     state = jax.device_put(state, replicated)
     train_step = make_codec_train_step(module, tx, schedule, config, mesh, bsh)
 
-    # -- Restore
+    # -- Restore, or start from the fitted lapped transform
+    fresh = run.manager.latest_step() is None
+    if fresh and config.init.kind == "lapped":
+      state = jax.device_put(lapped_state(config, cfg, state), replicated)
+      run.after_step(0, 0, state, iterator)  # step 0: export works even before training
     state, step = run.restore(state, iterator)
 
     # -- Step loop

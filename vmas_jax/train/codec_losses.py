@@ -59,27 +59,40 @@ def mel_spectrogram(wav: Array, sample_rate: int, n_fft: int, hop: int, n_mels: 
   return power_spectrogram(wav, n_fft, hop, normalized) @ _mel_basis(sample_rate, n_fft, n_mels)
 
 
+def _floored(px: Array, py: Array, eps: float, floor_db: float) -> tuple[Array, Array]:
+  """Magnitudes sqrt(power + floor) of target and estimate powers `[B, F, N]`.
+
+  The floor is eps^2, or with `floor_db` < 0 the larger of eps^2 and the target's loudest bin
+  `floor_db` dB down (per example): log distances then ignore what lies far below the
+  music, so a faint noise floor under the right notes costs less than silence does."""
+  floor = eps ** 2
+  if floor_db < 0:
+    peak = jnp.max(px, axis=(1, 2), keepdims=True)
+    floor = jnp.maximum(floor, peak * 10.0 ** (floor_db / 10))
+  return jnp.sqrt(px + floor), jnp.sqrt(py + floor)
+
+
 def multi_mel_loss(x: Array, y: Array, sample_rate: int, scales, n_mels: int,
-                   eps: float = 1e-5) -> Array:
-  """Mean over `scales` (FFT sizes, hop = n_fft / 4) of L1(log mel) + L1(mel magnitude)."""
+                   eps: float = 1e-5, floor_db: float = 0.0) -> Array:
+  """Mean over `scales` (FFT sizes, hop = n_fft / 4) of L1(log mel) + L1(mel magnitude);
+  `eps`, `floor_db`: the floor of the magnitudes (`_floored`)."""
   total = 0.0
   for n_fft in scales:
     bands = min(n_mels, n_fft // 8)  # small FFTs cannot fill many mel bands
-    mx = mel_spectrogram(x, sample_rate, n_fft, n_fft // 4, bands)
-    my = mel_spectrogram(y, sample_rate, n_fft, n_fft // 4, bands)
-    ax, ay = jnp.sqrt(mx + eps ** 2), jnp.sqrt(my + eps ** 2)
+    ax, ay = _floored(mel_spectrogram(x, sample_rate, n_fft, n_fft // 4, bands),
+                      mel_spectrogram(y, sample_rate, n_fft, n_fft // 4, bands), eps, floor_db)
     total = total + jnp.mean(jnp.abs(jnp.log(ax) - jnp.log(ay))) + jnp.mean(jnp.abs(ax - ay))
   return total / len(scales)
 
 
-def multi_stft_loss(x: Array, y: Array, scales, eps: float = 1e-5) -> Array:
+def multi_stft_loss(x: Array, y: Array, scales, eps: float = 1e-5, floor_db: float = 0.0) -> Array:
   """Mean over `scales` (hop = n_fft / 4) of L1(log |STFT|) + spectral convergence
   (|| |X| - |Y| ||_F / || |X| ||_F).  Linear frequency bins: at n_fft 4096 a bin is 7.8 Hz,
   so, unlike 64 mel bands, this pins the pitch of low notes."""
   total = 0.0
   for n_fft in scales:
-    ax = jnp.sqrt(power_spectrogram(x, n_fft, n_fft // 4) + eps ** 2)
-    ay = jnp.sqrt(power_spectrogram(y, n_fft, n_fft // 4) + eps ** 2)
+    ax, ay = _floored(power_spectrogram(x, n_fft, n_fft // 4),
+                      power_spectrogram(y, n_fft, n_fft // 4), eps, floor_db)
     converge = jnp.sqrt(jnp.sum((ax - ay) ** 2)) / jnp.sqrt(jnp.sum(ax ** 2))
     total = total + jnp.mean(jnp.abs(jnp.log(ax) - jnp.log(ay))) + converge
   return total / len(scales)
@@ -106,11 +119,12 @@ def reconstruction_losses(x: Array, y: Array, loss_config, sample_rate: int):
     x, y = x * scale, y * scale
   l1 = jnp.mean(jnp.abs(x - y))
   eps = loss_config.log_eps
+  floor_db = loss_config.log_floor_db
   mel = multi_mel_loss(x, y, sample_rate, tuple(loss_config.mel_scales), loss_config.mel_bands,
-                       eps)
+                       eps, floor_db)
   total = loss_config.l1_weight * l1 + loss_config.mel_weight * mel
   parts = {"l1": l1, "mel": mel}
   if loss_config.stft_weight:
-    parts["stft"] = multi_stft_loss(x, y, tuple(loss_config.stft_scales), eps)
+    parts["stft"] = multi_stft_loss(x, y, tuple(loss_config.stft_scales), eps, floor_db)
     total = total + loss_config.stft_weight * parts["stft"]
   return total, parts

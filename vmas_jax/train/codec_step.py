@@ -24,15 +24,16 @@ from vmas_jax.train import codec_disc, codec_losses, codec_vq
 
 
 def split_weight_norm(params: dict) -> dict:
-  """Each conv `kernel [k, C_in, C_out]` -> `kernel_v` (itself) and `kernel_g` (its norm over
-  k and C_in); other leaves unchanged."""
+  """Each conv `kernel [k, C_in, C_out]` -> `kernel_v` (itself, or 1 for an all-zero output
+  channel) and `kernel_g` (its norm over k and C_in); other leaves unchanged."""
   out = {}
   for key, value in params.items():
     if isinstance(value, dict):
       out[key] = split_weight_norm(value)
     elif key == "kernel" and value.ndim == 3:
-      out["kernel_v"] = value
-      out["kernel_g"] = jnp.sqrt(jnp.sum(jnp.square(value), axis=(0, 1)))
+      norm = jnp.sqrt(jnp.sum(jnp.square(value), axis=(0, 1)))
+      out["kernel_v"] = jnp.where(norm > 0, value, 1.0)  # a zero channel: g = 0, v any
+      out["kernel_g"] = norm
     else:
       out[key] = value
   return out

@@ -28,6 +28,15 @@ def init_vq_state(codebooks: Array) -> dict:
           "sums": jnp.zeros(codebooks.shape, jnp.float32)}
 
 
+def fitted_vq_state(codebooks: Array, frames_per_step: int) -> dict:
+  """VQ state of fitted codebooks `[K, N, D]` (e.g. by k-means): every entry alive, with
+  the count of a uniform share of `frames_per_step`, so none is replaced at the first step."""
+  k, n, _ = codebooks.shape
+  count = jnp.full((k, n), frames_per_step / n, jnp.float32)
+  return {"embed": jnp.asarray(codebooks, jnp.float32), "count": count,
+          "sums": jnp.asarray(codebooks, jnp.float32) * count[..., None]}
+
+
 def _nearest(x: Array, embed: Array) -> Array:
   """Indices `[M]` of the nearest rows of `embed [N, D]` to `x [M, D]`."""
   dots = jnp.dot(x, embed.T, precision=jax.lax.Precision.HIGHEST)
