@@ -1,5 +1,5 @@
 """The bundled codec (vmas_jax/assets/codec) keeps notes: `vmas codec roundtrip` of held-out
-synthetic melodies keeps their onsets and their pitches."""
+synthetic melodies keeps their pitches (and, not yet, their onsets)."""
 
 import json
 
@@ -20,12 +20,12 @@ def test_bundled_codec_is_a_small_hf_encodec():
   assert size <= 8e6, size
 
 
-@pytest.mark.xfail(strict=True, reason="the bundled codec (CPU, ~50 min of training) does not "
-                   "keep tones yet: measured onset F1 ~0.55, 0 % of notes within 50 cents "
-                   "(issue 10); strict, so a codec that passes shows up")
-def test_roundtrip_keeps_onsets_and_pitch_of_held_out_notes(tmp_path):
+@pytest.fixture(scope="module")
+def held_out_round_trip(tmp_path_factory):
   """Notes of 110-880 Hz in 7 timbres, 0.3-0.7 s apart, from seeds the training never used
-  (the training generator draws other pitches, timbres and gaps from np.random seeds [0, i])."""
+  (the training generator draws other pitches, timbres and gaps from np.random seeds [0, i]),
+  through `vmas codec roundtrip`: [(original, reconstruction, notes)] for two melodies."""
+  tmp_path = tmp_path_factory.mktemp("bundled")
   wavs, notes = [], []
   for seed in (77, 78):
     wav, n = q.held_out_notes(seed, 8.0, 32000)
@@ -39,12 +39,24 @@ def test_roundtrip_keeps_onsets_and_pitch_of_held_out_notes(tmp_path):
   assert audio_info(tmp_path / "out.wav").sample_rate == 32000
   out = load_audio(tmp_path / "out.wav", 32000)
   assert len(out) == 16 * 32000
-  f1, pitch = [], []
-  for i, (wav, n) in enumerate(zip(wavs, notes)):
-    rec = out[i * len(wav):(i + 1) * len(wav)]
-    f1.append(q.onset_f1(wav, rec, 32000))
-    pitch.append(q.pitch_accuracy(rec, 32000, n))
-    assert q.pitch_accuracy(wav, 32000, n) == 1.0  # the measurement itself is sound
-  print(f"onset F1 {f1}, notes within 50 cents {pitch}")
-  assert min(f1) >= 0.95
+  return [(wav, out[i * len(wav):(i + 1) * len(wav)], n)
+          for i, (wav, n) in enumerate(zip(wavs, notes))]
+
+
+def test_roundtrip_keeps_the_pitch_of_held_out_notes(held_out_round_trip):
+  pitch = []
+  for wav, rec, notes in held_out_round_trip:
+    assert q.pitch_accuracy(wav, 32000, notes) == 1.0  # the measurement itself is sound
+    pitch.append(q.pitch_accuracy(rec, 32000, notes))
+  print(f"notes within 50 cents {pitch}")
   assert np.mean(pitch) >= 0.95
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="the bundled codec (a fitted lapped transform, 44 bits a frame) adds "
+                   "quantisation noise that sets off extra onsets: onset F1 ~0.6-0.75 on "
+                   "held-out melodies (issue 10); strict, so a codec that passes shows up")
+def test_roundtrip_keeps_the_onsets_of_held_out_notes(held_out_round_trip):
+  f1 = [q.onset_f1(wav, rec, 32000) for wav, rec, _ in held_out_round_trip]
+  print(f"onset F1 {f1}")
+  assert min(f1) >= 0.95
