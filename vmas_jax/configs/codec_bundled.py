@@ -8,7 +8,7 @@
 The run is the fit of `init.kind=lapped` (vmas_jax.train.codec_lapped_init) and no gradient
 steps: the SEANet computes the 96-dimensional PCA transform of sine-windowed 1280-sample
 frames (hop 640) of 150 batches of the input, and its 4 x 2048 codebooks are residual k-means
-of those coefficients; ~3 minutes on a 2-core CPU.  Gradient steps from it
+of those coefficients; ~2 minutes on a 2-core CPU.  Gradient steps from it
 (`--config.total_steps=N`) need an optimiser whose steps scale with each weight (the fitted
 weights span 1e-4..1e4; Adam's first steps move each by the learning rate): not done yet.
 
