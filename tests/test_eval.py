@@ -73,26 +73,8 @@ def test_eval_fad_kl_beats_with_an_undecodable_file(tmp_path):
 @pytest.mark.parametrize("text", [False, True], ids=["video", "text_video"])
 def test_eval_video_music_similarity_with_a_run(tmp_path, text):
   """A text + video run is scored too (with the empty caption)."""
-  import flax.linen as nn
-  import jax
-  import jax.numpy as jnp
-  from vmas_jax.config_defaults import tiny_config
-  from vmas_jax.build import build_model
-  from vmas_jax.train import checkpoint as ckpt
-  from vmas_jax.train.memory_data import make_example_batch
-
-  run = tmp_path / "run"  # laid out as training leaves it: config.json + a checkpoint
-  c = tiny_config()
-  c.text.enabled = text
-  model = build_model(c)
-  params = jax.jit(lambda: nn.unbox(model.init(jax.random.key(0), make_example_batch(
-      c, 1, seed=0)))["params"])()
-  run.mkdir()
-  (run / "config.json").write_text(c.to_json_best_effort())
-  manager = ckpt.make_manager(run, keep=1, async_save=False)
-  ckpt.save(manager, 1, {"params": params, "step": jnp.int32(1)}, {})
-  manager.wait_until_finished()
-  manager.close()
+  from tiny_run import make_run_dir
+  run = make_run_dir(tmp_path / "run", text=text)  # laid out as training leaves it
 
   vids = make_synthetic_videos(tmp_path / "videos", 2, seconds=2.0, seed=4, size=48, fps=8)
   gen = tmp_path / "gen"

@@ -8,6 +8,7 @@ import pytest
 
 from tiny_run import make_run_dir
 from vmas_jax import cli
+from vmas_jax.data.audio_io import load_audio
 from vmas_jax.data.synthetic import make_synthetic_videos
 from vmas_jax.generate import MusicVideoPipeline, load_run_config
 
@@ -76,3 +77,27 @@ def test_streamed_generation_decodes_in_bounded_pieces(run_dir, tmp_path):
   np.testing.assert_allclose(streamed, np.clip(whole.wav, -1, 1), atol=1.5 / 32768)
   with av.open(str(r.video_path)) as c:
     assert abs(float(c.streams.audio[0].duration * c.streams.audio[0].time_base) - 6.0) < 0.05
+
+
+def test_cli_prompt_steers_a_text_run_and_its_exported_model(video, tmp_path, capsys):
+  """A run trained with text takes --prompt (the prompt reaches the sampler: another prompt,
+  other music), and so does the model exported from it; a model without text refuses it."""
+  from vmas_jax.exported_model import export_model
+  run = make_run_dir(tmp_path / "text_run", text=True)
+  pipe = MusicVideoPipeline.from_workdir(run)
+  model = export_model(pipe.config, pipe.params, tmp_path / "text_model", dtype="float32")
+
+  def generate(*args):
+    out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+    assert cli.main(["generate", str(video), "--out", str(out), "--seconds", "1.5",
+                     *args]) == 0
+    return load_audio(json.loads((out / "generate_report.json").read_text())["ok"][0]["wav"],
+                      32000)
+
+  red = generate("--workdir", str(run), "--prompt", "red")
+  assert not np.allclose(red, generate("--workdir", str(run), "--prompt", "calm piano"))
+  np.testing.assert_array_equal(red, generate("--model", str(model), "--prompt", "red"))
+  capsys.readouterr()
+  assert cli.main(["generate", str(video), "--out", str(tmp_path / "no"), "--prompt",
+                   "red"]) == 2  # the bundled demo model has no text
+  assert "takes no --prompt" in capsys.readouterr().err

@@ -69,13 +69,13 @@ def _config(hf_path, **finetune_fields):
 def _hf_greedy(hf, encoder_states, num_frames):
   """HF greedy generation [1, K, F]; without encoder states: MusicGen unconditional."""
   import torch
-  from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+  from vmas_jax.convert.hf_generate import empty_cache_kwargs
   kw = {} if encoder_states is None else dict(
       encoder_hidden_states=torch.tensor(encoder_states[None, None]))
   with torch.no_grad():
     out = hf.generate(input_ids=torch.full((K, 1), V),
                       attention_mask=torch.ones((K, 1), dtype=torch.long),
-                      past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()),
+                      **empty_cache_kwargs(hf),
                       do_sample=False, max_length=num_frames + K, num_return_sequences=1, **kw)
   return out.numpy()[0]
 

@@ -33,17 +33,15 @@ def hf_and_ours(tmp_path_factory):
 def _hf_generate(hf, memory, null, num_frames, guidance):
   """HF greedy generate; returns codes [B, K, F] (delay already undone by HF)."""
   import torch
-  from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+  from vmas_jax.convert.hf_generate import empty_cache_kwargs
   b = memory.shape[0]
   ehs = memory if guidance <= 1 else np.concatenate([memory, np.broadcast_to(null, memory.shape)])
   ids = np.full((b, K, 1), V)
   with torch.no_grad():
-    # transformers 5.x: without an explicit EncoderDecoderCache, MusicgenForCausalLM.generate
-    # appends cross-attention K/V to the self-attention cache; without an attention mask it
-    # masks the BOS (pad id == bos id).
+    # transformers 5.x: without an attention mask generate masks the BOS (pad id == bos id).
     out = hf.generate(input_ids=torch.tensor(ids.reshape(b * K, -1)),
                       attention_mask=torch.ones((b * K, ids.shape[-1]), dtype=torch.long),
-                      past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()),
+                      **empty_cache_kwargs(hf),
                       encoder_hidden_states=torch.tensor(ehs), do_sample=False,
                       max_length=num_frames + K, guidance_scale=guidance,
                       num_return_sequences=1)

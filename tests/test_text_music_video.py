@@ -72,8 +72,8 @@ def test_cli_prompt_from_musicgen_dir(musicgen_dir, video, tmp_path, capsys):
     assert len(c.streams.video) == 1 and len(c.streams.audio) == 1
     assert c.streams.audio[0].sample_rate == 32000
   assert (out / "synth_0000.wav").stat().st_size > 2.5 * 32000 * 2  # 2.5 s of 16-bit audio
-  # at most one model source (none means the bundled demo model); a prompt needs --from
-  # (or a run trained with text)
+  # at most one model source (none means the bundled demo model); a model folder that is
+  # not there is named
   assert cli.main(["generate", str(video), "--out", str(out), "--model", str(tmp_path),
                    "--from", str(musicgen_dir)]) == 2
   assert cli.main(["generate", str(video), "--out", str(out), "--model", str(tmp_path),

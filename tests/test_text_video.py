@@ -170,6 +170,42 @@ def test_three_row_guidance_is_the_hand_combined_logits():
   np.testing.assert_allclose(guide(logits, 2, 3, jnp.array([1.0, 1.0])), logits[:2], atol=1e-5)
 
 
+def test_a_blank_prompt_is_the_video_alone():
+  """A row without a text token (blank prompt) reads the null memory in place of its text in
+  every guidance row, so its guided logits are ordinary guidance on the video by g_video:
+  the text weight no longer matters (3 rows, 2 rows and 1 row), while it does for a row
+  with text."""
+  cfg, module, params, memory, mask, video, offsets, f = _guidance_setup()
+  mask = mask.at[1, :3].set(False)  # row 1: no text token
+  sampler = Sampler(module.config, params)
+  run = lambda gt, gv: np.asarray(sampler.sample(
+      memory, mask, f, jax.random.key(0), top_k=1, guidance_scale=gt, guidance_video=gv,
+      video_mask=video, input_offsets=offsets))
+  a, b, c = run(3.0, 2.0), run(5.0, 2.0), run(2.0, 2.0)
+  np.testing.assert_array_equal(a[1], b[1])
+  np.testing.assert_array_equal(a[1], c[1])
+  assert not np.array_equal(a[0], b[0])  # the row with text follows its text weight
+  # the single conditional row, by hand: the blank text is the null memory
+  drop = jnp.zeros_like(video).at[1, :3].set(True)
+  ref = _greedy_by_hand(module, jax.jit(lambda t, d, off: module.apply(
+      params, t, memory, mask, drop_condition=drop if d is None else d | drop,
+      video_mask=video, input_offsets=off)), memory, video, offsets, f, 1.0, 1.0)
+  np.testing.assert_array_equal(run(1.0, 1.0)[1], ref[1])
+
+
+def test_a_blank_caption_trains_as_dropped_text(tiny_text):
+  """In the model a blank caption is dropped text: whatever ids sit under its all-zero
+  mask, the logits are the same and finite; a real caption gives others."""
+  _, model, batch, params = tiny_text
+  apply = jax.jit(lambda p, b: model.apply({"params": p}, b).logits)
+  blank = dict(batch, text_mask=jnp.zeros_like(batch["text_mask"]))
+  other = dict(blank, text_ids=(batch["text_ids"] + 7) % 200)
+  out = apply(params, blank)
+  assert bool(jnp.isfinite(out).all())
+  np.testing.assert_array_equal(out, apply(params, other))
+  assert float(jnp.abs(out - apply(params, batch)).max()) > 1e-4
+
+
 def test_text_video_loss_trains_the_text_path(tiny_text):
   """The training loss (with condition dropout) is finite and reaches the video gates, the
   type embeddings and the text encoder."""
@@ -216,5 +252,6 @@ def test_caption_column_goes_through_prepare_into_the_batch(tmp_path):
   ids, mask = tokenize_fixed(text_tokenizer(config.text), got, 12)
   np.testing.assert_array_equal(batch["text_ids"], ids)
   np.testing.assert_array_equal(batch["text_mask"], mask)
-  assert batch["text_mask"].sum(1).tolist() == [len(c.encode()) + 1 if len(c.encode()) < 12
-                                                else 12 for c in got]
+  # a blank caption is no text at all (the model reads it as dropped text)
+  assert batch["text_mask"].sum(1).tolist() == [
+      0 if not c else len(c.encode()) + 1 if len(c.encode()) < 12 else 12 for c in got]

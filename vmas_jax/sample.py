@@ -25,7 +25,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from vmas_jax.models import delay_pattern
+from vmas_jax.models import delay_pattern, text_video
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache, unstack_layers
 
 
@@ -130,15 +130,21 @@ def _forced_grid(batch, k, num_frames, special, prompt_codes):
 
 
 def _guidance_rows(memory_mask, video_mask, b: int, rows: int):
-  """(drop [rows*B] or [rows*B, M], memory mask [rows*B, M]) of the guidance rows after the
-  B conditional ones: 2 rows add the unconditional; 3 add text-only, then unconditional."""
-  full = jnp.ones_like(memory_mask)
-  if rows == 2:
+  """(drop [rows*B] or [rows*B, M] or None, memory mask [rows*B, M]) of the B conditional
+  rows and the guidance rows after them: 2 rows add the unconditional; 3 add text-only, then
+  unconditional.  With text + video, a row without a text token (blank prompt) reads the
+  null memory in place of its text in every row, as the model was trained on blank captions."""
+  if video_mask is None:
+    if rows == 1:
+      return None, memory_mask
     return (jnp.concatenate([jnp.zeros((b,), bool), jnp.ones((b,), bool)]),
-            jnp.concatenate([memory_mask, full]))
-  none = jnp.zeros_like(memory_mask)
-  return (jnp.concatenate([none, video_mask, full]),
-          jnp.concatenate([memory_mask, memory_mask | video_mask, full]))
+            jnp.concatenate([memory_mask, jnp.ones_like(memory_mask)]))
+  blank = text_video.drop_tokens(text_video.text_absent(memory_mask, video_mask), None,
+                                 video_mask)  # [B, M]
+  full = jnp.ones_like(memory_mask)
+  drops = {1: [blank], 2: [blank, full], 3: [blank, video_mask | blank, full]}[rows]
+  drop = jnp.concatenate(drops)
+  return drop, jnp.concatenate([memory_mask] * rows) | drop
 
 
 def guide(logits, b: int, rows: int, guidance):
@@ -171,10 +177,8 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
     n_prompt = 0 if prompt is None else prompt.shape[-1]
     forced = _forced_grid(b, k, num_frames, config.special_token, prompt)
     tile = lambda x: None if x is None else jnp.concatenate([x] * rows, axis=0)
-    drop = None
     mask = jnp.ones(memory.shape[:2], bool) if memory_mask is None else memory_mask
-    if rows > 1:
-      drop, mask = _guidance_rows(mask, video_mask, b, rows)
+    drop, mask = _guidance_rows(mask, video_mask, b, rows)
     if offsets is not None and rows > 1:
       # rows without the video get no beat conditioning either, as condition dropout trains them
       offsets = jnp.concatenate([offsets] + [jnp.zeros_like(offsets)] * (rows - 1), axis=0)

@@ -44,8 +44,8 @@ def run(args) -> int:
   import jax
   import torch
   from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
-  from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+  from vmas_jax.convert.hf_generate import empty_cache_kwargs
   from vmas_jax.convert.musicgen import params_from_hf_state_dict
   from vmas_jax.models.music_decoder import DecoderConfig
   from vmas_jax.sample import Sampler
@@ -110,7 +110,7 @@ def run(args) -> int:
       out = hf.generate(
           input_ids=torch.full((b * k, 1), v, device=dev),
           attention_mask=torch.ones((b * k, 1), dtype=torch.long, device=dev),
-          past_key_values=EncoderDecoderCache(DynamicCache(), DynamicCache()),
+          **empty_cache_kwargs(hf),
           encoder_hidden_states=ehs, do_sample=True, top_k=args.top_k, temperature=1.0,
           max_length=f + k, guidance_scale=g, num_return_sequences=1)
     if dev == "cuda":

@@ -8,15 +8,17 @@ measure.
    clip's colour, and prepares it (WORKDIR/data); writes held-out videos (WORKDIR/videos/
    heldout) and keeps the first `--clips` blue and red ones.
 2. Trains the config (WORKDIR/run; a finished run is reused).
-3. For every held-out blue video, generates music with the prompt "red" and with "blue"
-   (and with the empty prompt; same seed; guidance `sampling.guidance_text` / `guidance_video`), and measures:
-   - the note, in the code domain: a naive-Bayes classifier over codec tokens (per-codebook
+3. For every held-out blue video, generates music with the prompt "red", with "blue" and
+   with none ("": no text, the video alone; same seed; guidance `sampling.guidance_text` /
+   `guidance_video`), and measures:
+   - the note, from the audio: its pyin pitch, named by the nearest palette note
+     (`pitch_red` / `pitch_blue`: the fraction of clips whose note is red's / blue's);
+   - the note in the code domain: a naive-Bayes classifier over codec tokens (per-codebook
      token frequencies of the red vs. blue training clips) gives each generated clip a
      log-likelihood ratio red : blue per token; "toward red" = the ratio is higher with the
      prompt "red" than with "blue" for the same video and seed.  The classifier's accuracy
      on the held-out red and blue clips' true soundtracks (through the codec) says whether it
-     can be trusted.  The audio's pyin pitch (nearest palette note) is reported too, though
-     the bundled codec renders pitch poorly;
+     can be trusted;
    - the beat: beat F1 of the generated audio against the video's own flashes, and against
      another held-out video's (a derangement): the video sets the beat when the first is
      higher.
@@ -184,6 +186,8 @@ def run(args) -> int:
       mean_llr={p: float(np.mean(results[p]["llr"])) for p in results},
       pitch_red={p: float(np.mean([c == "red" for c in results[p]["pitch_colour"]]))
                  for p in results},
+      pitch_blue={p: float(np.mean([c == "blue" for c in results[p]["pitch_colour"]]))
+                  for p in results},
       beat_f1={p: {"own_video": results[p]["beat_f1_own_video"],
                    "other_video": results[p]["beat_f1_other_video"]} for p in results},
       classifier_accuracy_true_clips=classifier_acc,

@@ -1,11 +1,12 @@
-"""`vmas generate VIDEO_OR_DIR [...] --out DIR [--workdir RUN | --from MUSICGEN --prompt TEXT]`.
+"""`vmas generate VIDEO_OR_DIR [...] --out DIR [--workdir RUN | --model DIR | --from MUSICGEN]
+[--prompt TEXT]`.
 
-Music for videos: from a trained VMAS run (`--workdir`; a run trained with text, `config.text.enabled`, takes
-`--prompt TEXT` too, weighed against the video by `--guidance-text` / `--guidance-video`),
-from MusicGen text-to-music fitted to
-each video (`--from DIR_OR_HUB_ID --prompt TEXT`, `vmas_jax.text_music_video`; no VMAS run
-needed; `--config.sampling.FIELD=V` sets its sampling, e.g. window_seconds), or, with neither,
-from the bundled demo model.
+Music for videos: from a trained VMAS run (`--workdir`), an exported model (`--model`), or,
+with none of the three, the bundled demo model.  A model trained with text
+(`config.text.enabled`) takes `--prompt TEXT` too, weighed against the video by
+`--guidance-text` / `--guidance-video`.  `--from DIR_OR_HUB_ID --prompt TEXT` is MusicGen
+text-to-music fitted to each video instead (`vmas_jax.text_music_video`; no VMAS run needed;
+`--config.sampling.FIELD=V` sets its sampling, e.g. window_seconds).
 
 Writes DIR/NAME.wav and DIR/NAME_music.mp4 for each video, and DIR/generate_report.json
 (`{"ok": [...], "skipped": [{"path", "reason"}]}`).  Every file under a given folder appears
@@ -27,7 +28,7 @@ def add_arguments(parser):
                       help="instead of --workdir: a full MusicGen directory or hub id "
                       "(e.g. facebook/musicgen-small) for text-to-music fitted to the video")
   parser.add_argument("--prompt", default=None,
-                      help="text prompt (with --from, or a run trained with text)")
+                      help="text prompt (with --from, or a run or exported model trained with text)")
   parser.add_argument("--model", default=None,
                       help="an exported model folder (vmas_jax.exported_model; default: the "
                       "bundled demo model)")
@@ -57,12 +58,10 @@ def run(args) -> int:
   from vmas_jax.data.batch import list_media
   from vmas_jax.generate import MusicVideoPipeline
 
-  if sum(x is not None for x in (args.src, args.workdir, args.model)) > 1 or (
-      args.prompt is not None and not (args.src or args.workdir)):
-    print("vmas generate: give one of --workdir RUN (a trained VMAS run; --prompt TEXT if it "
-          "was trained with text), --model DIR (an exported model), --from MUSICGEN "
-          "[--prompt TEXT] (text-to-music, e.g. --from facebook/musicgen-small), or none (the "
-          "bundled demo model)", file=sys.stderr)
+  if sum(x is not None for x in (args.src, args.workdir, args.model)) > 1:
+    print("vmas generate: give one of --workdir RUN (a trained VMAS run), --model DIR (an "
+          "exported model), --from MUSICGEN [--prompt TEXT] (text-to-music, e.g. --from "
+          "facebook/musicgen-small), or none (the bundled demo model)", file=sys.stderr)
     return 2
   sampling = {k: v for k, v in dict(guidance_scale=args.guidance, top_k=args.top_k,
                                      temperature=args.temperature,
@@ -78,12 +77,6 @@ def run(args) -> int:
   elif args.workdir:
     config = load_config(args.config, args.config_overrides) if args.config else None
     pipe = MusicVideoPipeline.from_workdir(args.workdir, args.step, config=config)
-    if args.prompt is not None:
-      if pipe.text is None:
-        print(f"vmas generate: {args.workdir} was trained without text (config.text.enabled "
-              "is off): it takes no --prompt", file=sys.stderr)
-        return 2
-      sampling["prompt"] = args.prompt
   else:
     try:
       pipe = MusicVideoPipeline.from_pretrained(args.model)
@@ -91,6 +84,14 @@ def run(args) -> int:
       print(f"vmas generate: {e}; give --workdir RUN, --model DIR or --from MUSICGEN",
             file=sys.stderr)
       return 2
+  if not args.src and args.prompt is not None:
+    if pipe.text is None:
+      name = args.workdir or args.model or "the bundled demo model"
+      print(f"vmas generate: {name} was trained without text (config.text.enabled is off): "
+            "it takes no --prompt; for text-to-music give --from MUSICGEN "
+            "(e.g. facebook/musicgen-small)", file=sys.stderr)
+      return 2
+    sampling["prompt"] = args.prompt
   out = Path(args.out)
   videos, report = list_media(args.videos, args.include)
   for video in tqdm(videos, desc="generate", unit="video"):

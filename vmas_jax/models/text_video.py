@@ -11,6 +11,9 @@ separate, gated softmax (`music_decoder`, `video_gate`), so the start is exactly
 
 Condition dropout drops text and video independently (`drop_tokens`): a dropped group's
 tokens become the decoder's null memory, so guidance can weigh the two (`sample.Sampler`).
+A blank caption or prompt (no text token: `tokenize_fixed` masks it whole) is read as
+dropped text in training and generation alike (`text_absent`), so "no prompt" means the
+video alone -- a state condition dropout always trains -- not a string the data never had.
 """
 
 from __future__ import annotations
@@ -64,3 +67,9 @@ def drop_tokens(drop_text, drop_video, video_mask):
   if drop_video is not None:
     out = out | (drop_video[:, None] & video_mask)
   return out
+
+
+def text_absent(memory_mask, video_mask):
+  """memory_mask, video_mask [B, M] bool -> [B] bool: rows without a text token (a blank
+  prompt), which read the null memory in place of their text, as dropped text does."""
+  return ~jnp.any(memory_mask & ~video_mask, axis=-1)

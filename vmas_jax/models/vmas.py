@@ -134,16 +134,18 @@ class VMAS(nn.Module):
                                                       cond["memory_mask"], self.type_embed)
     return dict(cond, memory=memory, memory_mask=mask, video_mask=video_mask)
 
-  def _text_video_drops(self, video_mask, drop_condition, drop_video, deterministic):
-    """Token drops [B, M] of a text + video memory: drop_condition [B] drops both groups;
-    else in training the text with `text_dropout`; the video as `drop_video` [B] says (it
-    includes drop_condition and the rows without a video)."""
+  def _text_video_drops(self, memory_mask, video_mask, drop_condition, drop_video,
+                        deterministic):
+    """Token drops [B, M] of a text + video memory: the text of rows without a text token
+    (blank captions); drop_condition [B] drops both groups; else in training the text with
+    `text_dropout`; the video as `drop_video` [B] says (it includes drop_condition and the
+    rows without a video)."""
+    drop_text = text_video.text_absent(memory_mask, video_mask)
     if drop_condition is not None:
-      return text_video.drop_tokens(drop_condition, drop_video, video_mask)
-    drop_text = None
-    if not deterministic and self.text_dropout > 0:
-      drop_text = jax.random.bernoulli(self.make_rng("cond"), self.text_dropout,
-                                       video_mask.shape[:1])
+      drop_text = drop_text | drop_condition
+    elif not deterministic and self.text_dropout > 0:
+      drop_text = drop_text | jax.random.bernoulli(self.make_rng("cond"), self.text_dropout,
+                                                   video_mask.shape[:1])
     return text_video.drop_tokens(drop_text, drop_video, video_mask)
 
   def _music_embedding(self, hidden, k: int, f: int):
@@ -186,7 +188,8 @@ class VMAS(nn.Module):
     null = null_memory_rows(drop, batch.get("has_video"))  # rows without their video
     video_mask = cond.get("video_mask")
     if video_mask is not None:  # text + video: the text is dropped on its own
-      null = self._text_video_drops(video_mask, drop_condition, null, deterministic)
+      null = self._text_video_drops(cond["memory_mask"], video_mask, drop_condition, null,
+                                    deterministic)
     hidden = self.decoder(inputs, cond["memory"], cond["memory_mask"], input_offsets=offsets,
                           drop_condition=null, deterministic=deterministic, compute_logits=False,
                           video_mask=video_mask)

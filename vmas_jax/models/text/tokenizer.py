@@ -36,9 +36,15 @@ def tokenize(tokenizer, prompts: Sequence[str], max_length: int | None = None,
 def tokenize_fixed(tokenizer, prompts: Sequence[str], length: int
                    ) -> tuple[np.ndarray, np.ndarray]:
   """prompts [B] -> input_ids int32 [B, length], attention_mask int32 [B, length]: padded or
-  truncated (keeping </s>) to `length`, the static shape training batches need."""
+  truncated (keeping </s>) to `length`, the static shape training batches need.  A blank
+  prompt (empty or whitespace) is no text: all padding, mask all 0, which the VMAS model
+  reads as dropped text (`models.text_video.text_absent`)."""
   if isinstance(prompts, str):
     raise TypeError("prompts must be a list of strings, not one string")
   enc = tokenizer(list(prompts), padding="max_length", truncation=True, max_length=length,
                   return_tensors="np")
-  return enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
+  ids, mask = enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
+  blank = np.asarray([not p.strip() for p in prompts])
+  ids[blank] = tokenizer.pad_token_id
+  mask[blank] = 0
+  return ids, mask
