@@ -22,7 +22,9 @@ measure.
    - the beat: beat F1 of the generated audio against the video's own flashes, and against
      another held-out video's (a derangement): the video sets the beat when the first is
      higher.
-Writes WORKDIR/text_video.json and prints the figures.
+Writes WORKDIR/text_video_text{G}_video{G}_seed{S}.json (guidance weights and seed, so runs
+of other settings -- `--config.sampling.guidance_text=3`, `--seed 1` -- reuse the trained
+model and keep each other's figures) and prints the figures.
 """
 
 from __future__ import annotations
@@ -194,7 +196,9 @@ def run(args) -> int:
       guidance=dict(text=float(config.sampling.guidance_text),
                     video=float(config.sampling.guidance_video)))
   times["eval_s"] = time.perf_counter() - t
-  (work / "text_video.json").write_text(json.dumps(dict(
+  name = (f"text_video_text{summary['guidance']['text']:g}_video{summary['guidance']['video']:g}"
+          f"_seed{args.seed}.json")
+  (work / name).write_text(json.dumps(dict(
       config=args.config, summary=summary, results=results,
       true_llr={c: v.tolist() for c, v in true_llr.items()}, times=times), indent=1))
   print(json.dumps(summary, indent=1))
