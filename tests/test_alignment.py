@@ -41,6 +41,29 @@ def test_recall_tempo_and_colour_helpers():
   assert am.nearest_colour(450.0) == "blue" and am.nearest_colour(float("nan")) is None
 
 
+def test_varied_training_videos_change_colour_and_rhythm_with_the_music(tmp_path):
+  """beat_jitter / colour_change: the flashes move off the steady grid and the shape's
+  colour switches at beats, and the soundtrack follows both (onsets on the moved beats, each
+  beat's note in its colour)."""
+  from vmas_jax.data import synthetic
+  from vmas_jax.data.audio_io import load_audio
+  sr = 32000
+  plain = synthetic.make_synthetic_videos(tmp_path / "plain", 3, seconds=4.0, seed=3)
+  varied = synthetic.make_synthetic_videos(tmp_path / "varied", 3, seconds=4.0, seed=3,
+                                           beat_jitter=0.2, colour_change=0.5)
+  for p in plain:
+    assert set(p["beat_colors"]) == {p["color"]}
+    assert np.ptp(np.diff(p["beats"])) < 0.05  # steady
+  assert any(len(set(v["beat_colors"])) > 1 for v in varied)
+  assert any(np.ptp(np.diff(v["beats"])) > 0.05 for v in varied)
+  for v in varied:
+    wav = np.asarray(load_audio(v["path"], sr), np.float32).reshape(-1)
+    assert am.beat_scores(am.onset_times(wav, sr), v["beats"])["f_measure"] >= 0.9
+    for b, colour in zip(v["beats"], v["beat_colors"]):  # each note's pitch is its colour's
+      note = wav[int((b + 0.02) * sr):int((b + 0.22) * sr)]
+      assert am.nearest_colour(am.dominant_pitch(note, sr)) == colour
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
   work = tmp_path_factory.mktemp("alignment")

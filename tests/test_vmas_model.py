@@ -52,3 +52,29 @@ def test_vmas_outputs_and_beat_alignment():
                                        method=VMAS.encode_video))(params)
   assert cond["memory"].shape[:2] == cond["memory_mask"].shape
   assert cond["offsets"].shape == (b, f + k, 64)
+
+
+def test_null_memory_contrastive_music_is_the_retrieval_embedding():
+  """contrastive_music="null_memory": training embeds the music exactly as `embed_music`
+  (retrieval) does -- blind to the video; "conditioned" (the default) sees the video."""
+  overrides = ["--config.data.clip_seconds=0.5", "--config.video.use_features=True",
+               "--config.data.frames_format=features", "--config.codec.codebook_size=64",
+               "--config.decoder.vocab_size=64"]
+  embeds = {}
+  for how in ("conditioned", "null_memory"):
+    config = load_config("tiny", overrides + [f"--config.model.contrastive_music={how}"])
+    model = build_model(config)
+    batch = memory_data.make_example_batch(config, 2, seed=0,
+                                           feature_dim=model.video_encoder.feature_dim)
+    params = nn.unbox(jax.jit(lambda: model.init({"params": jax.random.key(0)}, batch))()
+                      )["params"]
+    # a null memory unlike the video's, and a beat embedding with weight
+    params["decoder"]["null_memory"] = jnp.full_like(params["decoder"]["null_memory"], 3.0)
+    params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (1, 64))
+    out = model.apply({"params": params}, batch)
+    alone = model.apply({"params": params}, batch["codes"], method=VMAS.embed_music)
+    embeds[how] = (np.asarray(out.music_embed), np.asarray(alone))
+  trained, alone = embeds["null_memory"]
+  np.testing.assert_allclose(trained, alone, atol=1e-5)
+  trained, alone = embeds["conditioned"]
+  assert np.abs(trained - alone).max() > 1e-3

@@ -83,8 +83,12 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       feed_forward_proj="relu", dtype="float32"))
 
   # -- the VMAS heads and objective weights
+  # contrastive_music: how training embeds the music for the contrastive loss -- "conditioned"
+  # (the teacher-forced pass that also sees the video) or "null_memory" (a second decoder
+  # pass with the null memory and no beat curve: the music alone, as retrieval embeds it)
   c.model = ml_collections.ConfigDict(dict(
-      contrastive_dim=512, temperature_init=0.07, beat_conditioning=True))
+      contrastive_dim=512, temperature_init=0.07, beat_conditioning=True,
+      contrastive_music="conditioned"))
   # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
   c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
                                           chunked_logits=True))
@@ -102,6 +106,9 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # -- data
   c.data = ml_collections.ConfigDict(dict(
       dir="", synthetic_examples=0,  # >0: build a synthetic dataset on first use
+      # synthetic training sets only (data.synthetic.make_synthetic_videos): beats moved by up
+      # to this fraction of the period, and the chance the colour/note changes at a beat
+      synthetic_beat_jitter=0.0, synthetic_colour_change=0.0,
       clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
       prefetch_buffer=2, read_threads=2, frames_format="jpeg",  # jpeg | features
       # prepare: share of source videos held out (by path hash), JPEG quality, whether to

@@ -62,8 +62,8 @@ def prepare_data(config, work: Path, heldout: int, picture: bool = True
   if not _prepared(data_dir):
     train_dir = work / ("videos" if picture else "music") / "train"
     synthetic.make_synthetic_videos(train_dir, int(d.synthetic_examples),
-                                    seconds=float(d.clip_seconds), seed=int(config.seed),
-                                    size=max(64, int(v.image_size)), picture=picture)
+                                    size=max(64, int(v.image_size)), picture=picture,
+                                    **synthetic.training_set_options(config))
     c = config.copy_and_resolve_references()
     c.data.validation_fraction = 0.0
     tfds_builder.build_dataset(train_dir, data_dir, c, progress=False, overwrite=True)

@@ -47,7 +47,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
   from vmas_jax.config_utils import load_config
   from vmas_jax.data import tfds_builder
-  from vmas_jax.data.synthetic import make_synthetic_videos
+  from vmas_jax.data.synthetic import make_synthetic_videos, training_set_options
 
   config = load_config(args.config, getattr(args, "config_overrides", []))
   if not args.input and not args.synthetic:
@@ -58,9 +58,8 @@ def run(args) -> int:
   if args.synthetic:
     videos = output / "videos"
     print(f"writing {args.synthetic} synthetic videos to {videos}")
-    make_synthetic_videos(videos, args.synthetic, seconds=float(config.data.clip_seconds),
-                          seed=int(config.seed), size=int(config.video.image_size),
-                          sample_rate=int(config.codec.sample_rate))
+    make_synthetic_videos(videos, args.synthetic, size=int(config.video.image_size),
+                          **training_set_options(config))
     inputs = inputs or videos
   start = time.perf_counter()
   try:

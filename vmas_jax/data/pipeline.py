@@ -208,8 +208,11 @@ def make_eval_iterator(config, *, split: str = "validation", process_index=None,
 
 def synthetic_dir(config) -> Path:
   """Cache folder of the synthetic dataset for `config` (keyed by what changes its content)."""
+  from vmas_jax.data.synthetic import training_set_options
+  options = training_set_options(config)
+  varied = {k: options[k] for k in ("beat_jitter", "colour_change") if options[k]}
   key = json.dumps(dict(n=int(config.data.synthetic_examples), seed=int(config.seed),
-                        settings=clips.clip_settings(config)), sort_keys=True)
+                        settings=clips.clip_settings(config), **varied), sort_keys=True)
   root = os.environ.get("VMAS_DATA_CACHE") or Path.home() / ".cache" / "vmas_jax"
   return Path(root) / f"synthetic_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
 
@@ -222,12 +225,10 @@ def _prepared(data_dir) -> bool:
 def build_synthetic(config, data_dir, *, progress: bool = True) -> dict:
   """Write config.data.synthetic_examples aligned videos (one clip each) under
   data_dir/videos and build them like any other input; returns the prepare report."""
-  from vmas_jax.data.synthetic import make_synthetic_videos
+  from vmas_jax.data.synthetic import make_synthetic_videos, training_set_options
   data_dir = Path(data_dir)
   make_synthetic_videos(data_dir / "videos", int(config.data.synthetic_examples),
-                        seconds=float(config.data.clip_seconds), seed=int(config.seed),
-                        size=int(config.video.image_size),
-                        sample_rate=int(config.codec.sample_rate))
+                        size=int(config.video.image_size), **training_set_options(config))
   return tfds_builder.build_dataset(data_dir / "videos", data_dir, config, progress=progress)
 
 

@@ -41,23 +41,48 @@ def regular_beats(seconds: float, bpm: float, phase: float) -> np.ndarray:
   return np.arange(phase, seconds - 1e-6, 60.0 / bpm)
 
 
+def jittered_beats(beats: np.ndarray, jitter: float, fps: float, seconds: float,
+                   rng: np.random.Generator) -> np.ndarray:
+  """Each beat moved by up to +-`jitter` of the beat period (uniform), kept on a video frame,
+  in order and inside the clip: a rhythm the music's own past cannot predict."""
+  if jitter <= 0 or len(beats) < 2:
+    return beats
+  period = float(np.median(np.diff(beats)))
+  moved = beats + rng.uniform(-jitter, jitter, len(beats)) * period
+  moved = np.round(np.clip(moved, 0.0, seconds - 1.0 / fps) * fps) / fps
+  return np.unique(moved)
+
+
+def beat_colours(n_beats: int, first: int, change: float, rng: np.random.Generator
+                 ) -> np.ndarray:
+  """Palette index per beat: `first`, switching to another colour at each later beat with
+  probability `change` (0: one colour for the whole clip)."""
+  out = np.full(n_beats, first, np.int64)
+  for i in range(1, n_beats):
+    out[i] = out[i - 1]
+    if change > 0 and rng.random() < change:
+      out[i] = (out[i - 1] + int(rng.integers(1, len(PALETTE)))) % len(PALETTE)
+  return out
+
+
 def render_frames(beats: np.ndarray, rgb, shape: str, seconds: float, fps: float, size: int,
                   rng: np.random.Generator) -> np.ndarray:
   """Frames uint8 [T, size, size, 3]: the shape jumps to a random place at each beat and
-  flashes (full brightness at the beat, decaying to 35% within ~0.2 s)."""
+  flashes (full brightness at the beat, decaying to 35% within ~0.2 s).  `rgb`: one colour,
+  or one per beat ([len(beats), 3]; before the first beat the shape has the first's)."""
   num = int(round(seconds * fps))
   times = np.arange(num) / fps
   half = max(2, size // 6)
   centers = rng.uniform(half, size - half, size=(len(beats) + 1, 2))
   yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
   frames = np.full((num, size, size, 3), 20, np.uint8)
-  color = np.asarray(rgb, np.float32)
+  colors = np.broadcast_to(np.asarray(rgb, np.float32).reshape(-1, 3), (max(1, len(beats)), 3))
   for i, t in enumerate(times):
     k = int(np.searchsorted(beats, t + 1e-6))  # beats at or before t
     since = t - beats[k - 1] if k > 0 else 1.0
     gain = 0.35 + 0.65 * np.exp(-since / 0.08)
     frames[i][_shape_mask(shape, yy, xx, *centers[k], half)] = np.clip(
-        color * gain, 0, 255).astype(np.uint8)
+        colors[max(k - 1, 0)] * gain, 0, 255).astype(np.uint8)
   return frames
 
 
@@ -76,20 +101,29 @@ def _shape_mask(shape: str, yy, xx, cy: float, cx: float, half: float) -> np.nda
 
 
 def render_music(beats: np.ndarray, freq: float, harmonics, seconds: float,
-                 sample_rate: int) -> np.ndarray:
-  """Mono float32 [S] in [-1, 1]: one decaying note of `freq` with `harmonics` per beat."""
+                 sample_rate: int, notes: list | None = None) -> np.ndarray:
+  """Mono float32 [S] in [-1, 1]: one decaying note of `freq` with `harmonics` per beat
+  (or, with `notes`, beat i plays `notes[i]` = (freq, harmonics))."""
   wav = np.zeros(int(round(seconds * sample_rate)), np.float32)
   n = int(0.6 * sample_rate)
   t = np.arange(n) / sample_rate
-  note = sum(a * np.sin(2 * np.pi * freq * (h + 1) * t) for h, a in enumerate(harmonics))
   # 4 ms attack: a sharp onset; exponential decay and a smooth tail, so the note's end
   # makes no second onset
   envelope = np.minimum(t / 0.004, 1.0) * np.exp(-t / 0.1) * np.minimum((0.6 - t) / 0.2, 1.0)
-  note = (note * envelope / sum(harmonics)).astype(np.float32)
-  for b in beats:
+
+  def note(f, h):
+    tone = sum(a * np.sin(2 * np.pi * f * (i + 1) * t) for i, a in enumerate(h))
+    return (tone * envelope / sum(h)).astype(np.float32)
+
+  cache = {}
+  for i, b in enumerate(beats):
+    f, h = notes[i] if notes is not None else (freq, harmonics)
+    key = (f, tuple(h))
+    if key not in cache:
+      cache[key] = note(f, h)
     s = int(round(b * sample_rate))
     e = min(len(wav), s + n)
-    wav[s:e] += note[:e - s]
+    wav[s:e] += cache[key][:e - s]
   return 0.6 * wav / max(1e-6, float(np.abs(wav).max()))
 
 
@@ -133,16 +167,34 @@ def write_video(path, frames: Iterable[np.ndarray] | None, fps: float, wav: np.n
       out.mux(aus.encode())
 
 
+def training_set_options(config) -> dict:
+  """make_synthetic_videos keywords for a training set of `config` (its clip length, seed,
+  sample rate, and `data.synthetic_beat_jitter` / `data.synthetic_colour_change`)."""
+  d = config.data
+  return dict(seconds=float(d.clip_seconds), seed=int(config.seed),
+              sample_rate=int(config.codec.sample_rate),
+              beat_jitter=float(d.get("synthetic_beat_jitter", 0.0)),
+              colour_change=float(d.get("synthetic_colour_change", 0.0)))
+
+
 def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
                           size: int = 64, fps: float = SOURCE_FPS,
                           sample_rate: int = 32000, tempos=TEMPOS_BPM,
-                          shapes=SHAPES, picture: bool = True) -> list[dict]:
+                          shapes=SHAPES, picture: bool = True, beat_jitter: float = 0.0,
+                          colour_change: float = 0.0) -> list[dict]:
   """Write `n` aligned videos `out_dir/synth_XXXX.mp4` and `out_dir/labels.json`; with
   `picture=False` their soundtracks alone, `out_dir/synth_XXXX.wav` (music-only training).
 
   Each video draws its colour from PALETTE, its tempo from `tempos` and its shape from
-  `shapes`.  Returns one dict per video: path, color (palette name), color_index, bpm,
-  shape and beats (seconds).  Everything is a function of `seed`.
+  `shapes`.  Returns one dict per video: path, color (palette name of the first beat),
+  color_index, bpm, shape, beats (seconds) and beat_colors (one name per beat).  Everything
+  is a function of `seed`.
+
+  For training sets that make the video necessary: `beat_jitter` moves every beat by up to
+  that fraction of the period (`jittered_beats`), so the rhythm of the music so far does not
+  tell where the next note falls; `colour_change` switches the colour (and the note) at each
+  beat with that probability (`beat_colours`), so the notes so far do not tell the next one.
+  Both 0 (the default) give one colour at a steady tempo.
   """
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -156,9 +208,17 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
     # first beat on a video frame so that the flash is seen exactly at the onset
     phase = int(rng.integers(0, max(1, int(fps * 60.0 / bpm)))) / fps
     beats = regular_beats(seconds, bpm, phase)
+    varied = beat_jitter > 0 or colour_change > 0
+    if varied:  # drawn only then, so the plain sets of a seed stay as they were
+      beats = jittered_beats(beats, beat_jitter, fps, seconds, rng)
+      per_beat = beat_colours(len(beats), c, colour_change, rng)
+    else:
+      per_beat = np.full(len(beats), c)
     rgb, freq, harmonics = PALETTE[colors[c]]
-    frames = render_frames(beats, rgb, shape, seconds, fps, size, rng)
-    wav = render_music(beats, freq, harmonics, seconds, sample_rate)
+    frames = render_frames(beats, [PALETTE[colors[j]][0] for j in per_beat] if len(per_beat) else rgb,
+                           shape, seconds, fps, size, rng)
+    wav = render_music(beats, freq, harmonics, seconds, sample_rate,
+                       notes=[PALETTE[colors[j]][1:] for j in per_beat] if varied else None)
     path = out / f"synth_{i:04d}.{'mp4' if picture else 'wav'}"
     if picture:
       write_video(path, frames, fps, wav, sample_rate)
@@ -166,6 +226,7 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
       from vmas_jax.data.audio_io import write_wav
       write_wav(path, wav, sample_rate)
     labels.append(dict(path=str(path), color=colors[c], color_index=c, bpm=bpm, shape=shape,
-                       beats=[round(float(b), 6) for b in beats]))
+                       beats=[round(float(b), 6) for b in beats],
+                       beat_colors=[colors[j] for j in per_beat]))
   (out / "labels.json").write_text(json.dumps(labels, indent=1))
   return labels

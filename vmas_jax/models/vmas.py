@@ -62,6 +62,12 @@ class VMAS(nn.Module):
   min_temperature: float = 0.01
   beat_conditioning: bool = True
   cond_dropout: float = 0.1
+  # the music embedding of the contrastive loss: "conditioned" = the teacher-forced hidden
+  # states of the pass that sees the video; "null_memory" = a second pass over the same tokens
+  # with the null memory and no beat curve, the music alone as `embed_music` (retrieval) sees
+  # it.  The first can be satisfied by copying the video through cross-attention, which
+  # retrieval never sees; the second costs a decoder forward/backward more.
+  contrastive_music: str = "conditioned"
   # outputs hidden + lm_heads instead of logits: the loss makes them one codebook at a time
   chunked_logits: bool = False
   # False for a run trained on music alone (data.mode="music_only"): every row reads the null
@@ -73,6 +79,9 @@ class VMAS(nn.Module):
   text_dropout: float = 0.0
 
   def setup(self):
+    if self.contrastive_music not in ("conditioned", "null_memory"):
+      raise ValueError(f"model.contrastive_music must be 'conditioned' or 'null_memory', "
+                       f"got {self.contrastive_music!r}")
     d = self.decoder_config.d_model
     self.decoder = MusicDecoder(self.decoder_config)
     # Zero-initialised, so a pretrained decoder starts out unperturbed by beat conditioning.
@@ -160,9 +169,14 @@ class VMAS(nn.Module):
     beat offsets): what video -> music retrieval ranks."""
     b, k, f = codes.shape
     tokens = delay_pattern.build(codes, self.decoder_config.vocab_size)[:, :, :-1]
+    return self._embed_music_tokens(tokens, k, f)
+
+  def _embed_music_tokens(self, inputs, k: int, f: int, deterministic: bool = True):
+    """Delay-pattern decoder inputs [B, K, F + K - 1] -> the music-alone embedding [B, C]."""
+    b = inputs.shape[0]
     memory = jnp.zeros((b, 1, self.decoder_config.d_model), jnp.float32)
-    hidden = self.decoder(tokens, memory, drop_condition=jnp.ones((b,), bool),
-                          compute_logits=False)
+    hidden = self.decoder(inputs, memory, drop_condition=jnp.ones((b,), bool),
+                          deterministic=deterministic, compute_logits=False)
     return self._music_embedding(hidden, k, f)
 
   def __call__(self, batch, *, deterministic: bool = True, drop_condition=None):
@@ -200,7 +214,11 @@ class VMAS(nn.Module):
 
     beat_logits = self.beat_head(hidden)[..., 0][:, :f].astype(jnp.float32)
     log_t = jnp.maximum(self.log_temperature, math.log(self.min_temperature))
+    if self.contrastive_music == "null_memory":
+      music_embed = self._embed_music_tokens(inputs, k, f, deterministic)
+    else:
+      music_embed = self._music_embedding(hidden, k, f)
     return VMASOutput(**ar, targets=targets, target_mask=target_mask,
-                      music_embed=self._music_embedding(hidden, k, f),
+                      music_embed=music_embed,
                       video_embed=cond["video_embed"], log_temperature=log_t,
                       beat_logits=beat_logits)
