@@ -64,6 +64,20 @@ def test_varied_training_videos_change_colour_and_rhythm_with_the_music(tmp_path
       assert am.nearest_colour(am.dominant_pitch(note, sr)) == colour
 
 
+def test_beat_grid_puts_every_beat_and_its_note_on_the_codec_frames(tmp_path):
+  """beat_grid=0.02: each beat is a multiple of 20 ms (one codec frame) and the soundtrack's
+  notes start on those beats."""
+  from vmas_jax.data import synthetic
+  from vmas_jax.data.audio_io import load_audio
+  labels = synthetic.make_synthetic_videos(tmp_path, 3, seconds=4.0, seed=5, beat_grid=0.02)
+  for v in labels:
+    frames = np.asarray(v["beats"]) / 0.02
+    np.testing.assert_allclose(frames, np.round(frames), atol=1e-6)
+    assert len(v["beat_colors"]) == len(v["beats"]) >= 2
+    wav = np.asarray(load_audio(v["path"], 32000), np.float32).reshape(-1)
+    assert am.beat_scores(am.onset_times(wav, 32000), v["beats"])["f_measure"] >= 0.9
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
   work = tmp_path_factory.mktemp("alignment")

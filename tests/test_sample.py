@@ -145,6 +145,20 @@ def test_filter_logits_top_k_and_top_p():
   assert kept(sample.filter_logits(logits, top_p=0.1)) == [True, False, False, False]
 
 
+def test_kth_largest_mask_keeps_exactly_the_top_k_and_their_ties():
+  """Against `lax.top_k`'s k-th value on rows with ties, negatives only, -inf entries
+  (filtered logits), huge and tiny magnitudes and signed zeros."""
+  rs = np.random.RandomState(3)
+  rows = [rs.randn(2048) * 4, -np.abs(rs.randn(2048)) - 50, np.round(rs.randn(2048), 1),
+          np.where(rs.rand(2048) < 0.9, -np.inf, rs.randn(2048)),
+          rs.randn(2048) * 1e30, rs.randn(2048) * 1e-38, np.zeros(2048)]
+  rows[-1][::3] = -0.0
+  logits = jnp.asarray(np.stack(rows).astype(np.float32))
+  for k in (1, 7, 250, 2047):
+    kth = jax.lax.top_k(logits, k)[0][:, -1:]
+    np.testing.assert_array_equal(sample.kth_largest_mask(logits, k), logits >= kth)
+
+
 def test_bad_arguments_are_reported(hf_and_ours):
   _, module, variables = hf_and_ours
   sampler = sample.Sampler(module.config, variables)
@@ -169,3 +183,18 @@ def test_inverse_cdf_equals_a_plain_cumulative_sum():
   small = np.array([[0.0, 0.25, 0.0, 0.75]], np.float32)
   got = [int(sample.inverse_cdf(small, np.float32([x]))[0]) for x in (1e-6, 0.2, 0.3, 1.0)]
   assert got == [1, 1, 3, 3]
+
+
+def test_bench_decode_runs_both_samplers_and_counts_the_bytes_a_step_reads(capsys):
+  """`vmas bench decode` at the tiny size: ours, HF and the bandwidth lines.  A step reads
+  every decoder matrix but the embeddings and cross-attention K/V: 2 layers x (6 x 64^2 +
+  2 x 64 x 128) + 4 heads x 64 x 2048 = 606,208 fp32 = 2.4 MB."""
+  pytest.importorskip("transformers")
+  from vmas_jax import cli
+  rc = cli.main(["bench", "decode", "--size", "tiny", "--frames", "8", "--repeats", "1",
+                 "--codec", "none", "--torch-threads", "1"])
+  out = capsys.readouterr().out
+  assert rc == 0
+  assert "ratio ours/hf:" in out
+  assert "weights read per step: 2.4 MB" in out
+  assert "streaming read of those weights:" in out

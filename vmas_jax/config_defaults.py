@@ -107,8 +107,10 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       dir="", synthetic_examples=0,  # >0: build a synthetic dataset on first use
       # synthetic training sets only (data.synthetic.make_synthetic_videos): beats moved by up
-      # to this fraction of the period, and the chance the colour/note changes at a beat
-      synthetic_beat_jitter=0.0, synthetic_colour_change=0.0,
+      # to this fraction of the period, the chance the colour/note changes at a beat, and a
+      # grid in seconds every beat is rounded to (0.02: the codec frames; the held-out
+      # videos of `vmas bench alignment` follow it too)
+      synthetic_beat_jitter=0.0, synthetic_colour_change=0.0, synthetic_beat_grid=0.0,
       clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
       prefetch_buffer=2, read_threads=2, frames_format="jpeg",  # jpeg | features
       # prepare: share of source videos held out (by path hash), JPEG quality, whether to

@@ -44,26 +44,33 @@ def _ordered_bits(x):
   return jax.lax.bitcast_convert_type(i, jnp.uint32) ^ jnp.uint32(0x80000000)
 
 
-def kth_largest_mask(logits, k: int):
-  """[..., V] -> bool [..., V]: True for entries >= the k-th largest (ties kept).
+def _from_ordered_bits(u):
+  """uint32 [...] -> float32 [...], the inverse of `_ordered_bits`.  The patterns below
+  -inf's (NaN bit patterns) map to -inf, so float comparisons keep their order."""
+  i = jax.lax.bitcast_convert_type(u ^ jnp.uint32(0x80000000), jnp.int32)
+  x = jax.lax.bitcast_convert_type(jnp.where(i < 0, i ^ 0x7FFFFFFF, i), jnp.float32)
+  return jnp.where(jnp.isnan(x) & (u < jnp.uint32(0x80000000)), -jnp.inf, x)
 
-  Builds the k-th largest value two bits at a time (16 passes, each counting the entries
-  above 3 candidate thresholds at once): exact, and on XLA CPU far cheaper than
-  `lax.top_k` (a full sort of V = 2048) or one bit per pass (twice the passes; the
-  per-pass dispatch dominates at small sizes).  The counts are a dot with a ones vector
-  (exact for V < 2^24): XLA CPU splits a long sum into three windowed reductions.
+
+def kth_largest_mask(logits, k: int):
+  """[..., V] float (no NaN) -> bool [..., V]: True for entries >= the k-th largest (ties
+  kept, -0.0 equal to 0.0).
+
+  Builds the k-th largest value's 32 ordered bits one at a time: each pass counts the
+  entries at or above the candidate threshold.  Exact, and on XLA CPU far cheaper than
+  `lax.top_k` (a comparator sort of V = 2048).  The comparison runs on floats (the candidate
+  converted back), which XLA CPU vectorises, unlike the uint32 one (two bits per pass on
+  uint32 took 1.5x as long); the counts are a dot with a ones vector (exact for V < 2^24):
+  XLA CPU splits a long sum into windowed reductions.
   """
-  u = _ordered_bits(logits)
-  t = jnp.zeros(u.shape[:-1] + (1,), jnp.uint32)
-  digits = jnp.arange(1, 4, dtype=jnp.uint32)  # candidate values of the next two bits
-  ones = jnp.ones((u.shape[-1],), jnp.float32)
-  for shift in range(30, -1, -2):
-    cand = t | (digits << shift)  # [..., 3], increasing
-    count = (u[..., None, :] >= cand[..., :, None]).astype(jnp.float32) @ ones  # [..., 3]
-    # the largest digit that still leaves >= k entries at or above the threshold
-    best = jnp.sum(count >= k, axis=-1, keepdims=True).astype(jnp.uint32)
-    t = t | (best << shift)
-  return u >= t
+  x = logits.astype(jnp.float32)
+  t = jnp.zeros(x.shape[:-1] + (1,), jnp.uint32)
+  ones = jnp.ones((x.shape[-1],), jnp.float32)
+  for shift in range(31, -1, -1):
+    cand = t | jnp.uint32(1 << shift)
+    count = (x >= _from_ordered_bits(cand)).astype(jnp.float32) @ ones  # [...]
+    t = jnp.where((count >= k)[..., None], cand, t)
+  return x >= _from_ordered_bits(t)
 
 
 def filter_logits(logits, top_k: int = 0, top_p=None):
@@ -103,11 +110,12 @@ def inverse_cdf(probs, u, block: int = 32):
   before = jnp.take_along_axis(block_cdf, jnp.maximum(b - 1, 0)[..., None], -1)[..., 0]
   before = jnp.where(b > 0, before, 0.0)
   inner = jnp.take_along_axis(blocks, b[..., None, None], -2)[..., 0, :]  # [..., block]
-  j = jnp.minimum(jnp.sum(jnp.cumsum(inner, -1) < (target - before)[..., None], -1), block - 1)
-  ids = (b * block + j).astype(jnp.int32)
-  # rounding can land on a filtered (zero) entry at a block's edge: take the best id then
-  ok = jnp.take_along_axis(probs, ids[..., None], -1)[..., 0] > 0
-  return jnp.where(ok, ids, jnp.argmax(probs, axis=-1).astype(jnp.int32))
+  j = jnp.sum(jnp.cumsum(inner, -1) < (target - before)[..., None], -1)
+  # j never lands on a zero entry inside the block (its cumulative sum equals the one
+  # before it); only rounding past the block's end can, so clamp to the block's last
+  # non-zero entry (block b always holds one: its cumulative sum rose to reach the target)
+  last = jnp.max(jnp.where(inner > 0, jnp.arange(block), 0), axis=-1)
+  return (b * block + jnp.minimum(j, last)).astype(jnp.int32)
 
 
 def sample_logits(logits, u, *, top_k: int, top_p, temperature):
@@ -211,10 +219,11 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
     state = jax.lax.while_loop(lambda s: s.pos < t, body, state)
     return delay_pattern.undo(state.tokens)
 
-  return jax.jit(run, compiler_options=_cpu_options() if jax.default_backend() == "cpu" else None)
+  cpu = jax.default_backend() == "cpu"
+  return jax.jit(run, compiler_options=cpu_compiler_options() if cpu else None)
 
 
-def _cpu_options():
+def cpu_compiler_options():
   """XLA CPU options for the sampler.  Decoding is [2B, D] x [D, N] matvecs streaming all
   weights each step; XLA's default YNNPACK dot fusions run them ~10% slower than its plain
   dot thunk (`vmas bench decode --size small`: 180 -> 160 ms per step on 2 cores)."""

@@ -91,7 +91,8 @@ def heldout_videos(config, work: Path, heldout: int) -> list[dict]:
     labels = synthetic.make_synthetic_videos(
         work / "videos" / "heldout", heldout, seconds=float(config.data.clip_seconds),
         seed=int(config.seed) + 1, size=max(64, int(config.video.image_size)),
-        tempos=synthetic.HELD_OUT_TEMPOS_BPM, shapes=synthetic.HELD_OUT_SHAPES)
+        tempos=synthetic.HELD_OUT_TEMPOS_BPM, shapes=synthetic.HELD_OUT_SHAPES,
+        beat_grid=float(config.data.get("synthetic_beat_grid", 0.0)))
   return labels
 
 

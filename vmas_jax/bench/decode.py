@@ -7,6 +7,12 @@ second (batch * frames / wall time) for both and their ratio, then the EnCodec d
 the generated codes to audio (ours jitted vs HF `EncodecModel.decode`, same random weights)
 and the total time from nothing to audio.
 
+Decoding one step reads every decoder matrix once (a [rows, D] x [D, N] product each), so
+the step is bound by memory bandwidth at the larger sizes.  The bench prints the bytes a step
+reads, the rate each side achieves, and the machine's streaming read rate over the same
+arrays (one row times each matrix, the fastest way XLA reads them here): about the fastest
+any sampler of these weights can step on this machine.
+
   vmas bench decode --size tiny --frames 250 --batch 2 --guidance 3
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from vmas_jax.bench.timing import time_calls
+from vmas_jax.sample import cpu_compiler_options
 
 from vmas_jax.config_defaults import DECODER_SIZES
 
@@ -123,12 +130,52 @@ def run(args) -> int:
   fps_hf = b * f / t_hf
   print(f"hf:   {t_hf:.3f} s -> {fps_hf:.1f} frames/s")
   print(f"ratio ours/hf: {fps_ours / fps_hf:.2f}x")
+  _print_bandwidth(variables["params"], f + k - 1, t_ours, t_hf, fps_hf, args.repeats)
   if codec is not None:
     t_hf_codec = time_calls(lambda: codec.hf(codes), args.repeats).best_s
     print(f"hf:   codec decode {t_hf_codec:.3f} s; generate + decode {t_hf + t_hf_codec:.3f} s")
     print(f"ratio ours/hf, codec decode: {t_hf_codec / t_codec:.2f}x; generate + decode: "
           f"{(t_hf + t_hf_codec) / (t_ours + t_codec):.2f}x")
   return 0
+
+
+def step_weights(params) -> list:
+  """The arrays one decoding step reads: every matrix of the decoder but the codebook
+  embeddings (a row lookup) and the cross-attention key/value projections (applied once, to
+  the memory, at prefill)."""
+  import jax
+  out = []
+  for path, x in jax.tree_util.tree_leaves_with_path(params):
+    keys = [str(getattr(p, "key", p)) for p in path]
+    if x.ndim < 2 or keys[0] == "embed" or (
+        "encoder_attn" in keys and ("k_proj" in keys or "v_proj" in keys)):
+      continue
+    out.append(x)
+  return out
+
+
+def _print_bandwidth(params, steps: int, t_ours: float, t_hf: float, fps_hf: float,
+                     repeats: int):
+  """Bytes per step, each side's read rate, and the streaming read rate of the same arrays."""
+  import jax
+  import jax.numpy as jnp
+  arrays = step_weights(params)
+  nbytes = sum(x.size * x.dtype.itemsize for x in arrays)
+  # one row times each matrix: XLA CPU's matrix-vector product streams the weights faster
+  # than its [2, D] x [D, N] products (which pack them) or a plain sum of them
+  read = jax.jit(lambda xs: sum(jnp.sum(jnp.ones((1, x.size // x.shape[-1]), x.dtype)
+                                        @ x.reshape(-1, x.shape[-1])) for x in xs),
+                 compiler_options=cpu_compiler_options() if jax.default_backend() == "cpu"
+                 else None)
+  t_read = time_calls(lambda: read(arrays), max(repeats, 5)).best_s
+  per_step = lambda t: t / steps
+  gbs = lambda t: nbytes / t / 1e9
+  print(f"weights read per step: {nbytes / 1e6:.1f} MB; ours {gbs(per_step(t_ours)):.1f} GB/s, "
+        f"hf {gbs(per_step(t_hf)):.1f} GB/s ({per_step(t_ours) * 1e3:.2f} vs "
+        f"{per_step(t_hf) * 1e3:.2f} ms per step)")
+  print(f"streaming read of those weights: {gbs(t_read):.1f} GB/s ({t_read * 1e3:.2f} ms): a "
+        f"sampler stepping at that rate would be {per_step(t_hf) / t_read:.2f}x hf "
+        f"({fps_hf * per_step(t_hf) / t_read:.1f} frames/s)")
 
 
 class _Codec:

@@ -210,7 +210,8 @@ def synthetic_dir(config) -> Path:
   """Cache folder of the synthetic dataset for `config` (keyed by what changes its content)."""
   from vmas_jax.data.synthetic import training_set_options
   options = training_set_options(config)
-  varied = {k: options[k] for k in ("beat_jitter", "colour_change") if options[k]}
+  # only the variations that are on: the plain sets keep the keys they always had
+  varied = {k: options[k] for k in ("beat_jitter", "colour_change", "beat_grid") if options[k]}
   key = json.dumps(dict(n=int(config.data.synthetic_examples), seed=int(config.seed),
                         settings=clips.clip_settings(config), **varied), sort_keys=True)
   root = os.environ.get("VMAS_DATA_CACHE") or Path.home() / ".cache" / "vmas_jax"

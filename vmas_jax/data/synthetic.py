@@ -53,6 +53,16 @@ def jittered_beats(beats: np.ndarray, jitter: float, fps: float, seconds: float,
   return np.unique(moved)
 
 
+def snap_beats(beats: np.ndarray, grid: float, seconds: float) -> np.ndarray:
+  """Beats rounded to multiples of `grid` seconds (0: unchanged), in order, inside the clip.
+  On the codec's 20 ms frame grid every note starts at the same phase of a codec frame, so
+  it has one token pattern instead of one per phase."""
+  if grid <= 0:
+    return beats
+  snapped = np.round(np.asarray(beats) / grid) * grid
+  return np.unique(snapped[snapped < seconds - 1e-6])
+
+
 def beat_colours(n_beats: int, first: int, change: float, rng: np.random.Generator
                  ) -> np.ndarray:
   """Palette index per beat: `first`, switching to another colour at each later beat with
@@ -169,19 +179,20 @@ def write_video(path, frames: Iterable[np.ndarray] | None, fps: float, wav: np.n
 
 def training_set_options(config) -> dict:
   """make_synthetic_videos keywords for a training set of `config` (its clip length, seed,
-  sample rate, and `data.synthetic_beat_jitter` / `data.synthetic_colour_change`)."""
+  sample rate, and `data.synthetic_beat_jitter` / `_colour_change` / `_beat_grid`)."""
   d = config.data
   return dict(seconds=float(d.clip_seconds), seed=int(config.seed),
               sample_rate=int(config.codec.sample_rate),
               beat_jitter=float(d.get("synthetic_beat_jitter", 0.0)),
-              colour_change=float(d.get("synthetic_colour_change", 0.0)))
+              colour_change=float(d.get("synthetic_colour_change", 0.0)),
+              beat_grid=float(d.get("synthetic_beat_grid", 0.0)))
 
 
 def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
                           size: int = 64, fps: float = SOURCE_FPS,
                           sample_rate: int = 32000, tempos=TEMPOS_BPM,
                           shapes=SHAPES, picture: bool = True, beat_jitter: float = 0.0,
-                          colour_change: float = 0.0) -> list[dict]:
+                          colour_change: float = 0.0, beat_grid: float = 0.0) -> list[dict]:
   """Write `n` aligned videos `out_dir/synth_XXXX.mp4` and `out_dir/labels.json`; with
   `picture=False` their soundtracks alone, `out_dir/synth_XXXX.wav` (music-only training).
 
@@ -194,7 +205,8 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
   that fraction of the period (`jittered_beats`), so the rhythm of the music so far does not
   tell where the next note falls; `colour_change` switches the colour (and the note) at each
   beat with that probability (`beat_colours`), so the notes so far do not tell the next one.
-  Both 0 (the default) give one colour at a steady tempo.
+  Both 0 (the default) give one colour at a steady tempo.  `beat_grid` > 0 puts every beat
+  on that grid of seconds (`snap_beats`).
   """
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -214,9 +226,12 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
       per_beat = beat_colours(len(beats), c, colour_change, rng)
     else:
       per_beat = np.full(len(beats), c)
+    if beat_grid > 0:
+      beats = snap_beats(beats, beat_grid, seconds)
+      per_beat = per_beat[:len(beats)]
     rgb, freq, harmonics = PALETTE[colors[c]]
-    frames = render_frames(beats, [PALETTE[colors[j]][0] for j in per_beat] if len(per_beat) else rgb,
-                           shape, seconds, fps, size, rng)
+    beat_rgb = [PALETTE[colors[j]][0] for j in per_beat] if len(per_beat) else rgb
+    frames = render_frames(beats, beat_rgb, shape, seconds, fps, size, rng)
     wav = render_music(beats, freq, harmonics, seconds, sample_rate,
                        notes=[PALETTE[colors[j]][1:] for j in per_beat] if varied else None)
     path = out / f"synth_{i:04d}.{'mp4' if picture else 'wav'}"
