@@ -37,16 +37,11 @@ class DecodeState:
   cache: dict          # KV cache pytree (see music_decoder.empty_cache)
 
 
-def _ordered_bits(x):
-  """float32 [...] -> uint32 [...] with the same order (for exact bitwise selection)."""
-  i = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.int32)
-  i = jnp.where(i < 0, i ^ 0x7FFFFFFF, i)  # negative floats: reverse their magnitude order
-  return jax.lax.bitcast_convert_type(i, jnp.uint32) ^ jnp.uint32(0x80000000)
-
-
 def _from_ordered_bits(u):
-  """uint32 [...] -> float32 [...], the inverse of `_ordered_bits`.  The patterns below
-  -inf's (NaN bit patterns) map to -inf, so float comparisons keep their order."""
+  """uint32 [...] -> float32 [...]: the float whose bits, ordered as unsigned integers, are
+  `u` (negative floats' magnitude bits reversed, the sign bit flipped), so that counting
+  from 0 to 2^32 - 1 walks the floats in increasing order.  The patterns below -inf's (NaN
+  bit patterns) map to -inf, so float comparisons keep that order."""
   i = jax.lax.bitcast_convert_type(u ^ jnp.uint32(0x80000000), jnp.int32)
   x = jax.lax.bitcast_convert_type(jnp.where(i < 0, i ^ 0x7FFFFFFF, i), jnp.float32)
   return jnp.where(jnp.isnan(x) & (u < jnp.uint32(0x80000000)), -jnp.inf, x)
@@ -219,14 +214,16 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
     state = jax.lax.while_loop(lambda s: s.pos < t, body, state)
     return delay_pattern.undo(state.tokens)
 
-  cpu = jax.default_backend() == "cpu"
-  return jax.jit(run, compiler_options=cpu_compiler_options() if cpu else None)
+  return jax.jit(run, compiler_options=compiler_options())
 
 
-def cpu_compiler_options():
-  """XLA CPU options for the sampler.  Decoding is [2B, D] x [D, N] matvecs streaming all
-  weights each step; XLA's default YNNPACK dot fusions run them ~10% slower than its plain
-  dot thunk (`vmas bench decode --size small`: 180 -> 160 ms per step on 2 cores)."""
+def compiler_options():
+  """XLA options for the sampler (None off CPU).  On CPU, decoding is [2B, D] x [D, N]
+  matvecs streaming all weights each step; XLA's default YNNPACK dot fusions run them ~10%
+  slower than its plain dot thunk (`vmas bench decode --size small`: 180 -> 160 ms per step
+  on 2 cores)."""
+  if jax.default_backend() != "cpu":
+    return None
   return {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 

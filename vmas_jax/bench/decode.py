@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 from vmas_jax.bench.timing import time_calls
-from vmas_jax.sample import cpu_compiler_options
 
 from vmas_jax.config_defaults import DECODER_SIZES
 
@@ -159,14 +158,15 @@ def _print_bandwidth(params, steps: int, t_ours: float, t_hf: float, fps_hf: flo
   """Bytes per step, each side's read rate, and the streaming read rate of the same arrays."""
   import jax
   import jax.numpy as jnp
+
+  from vmas_jax.sample import compiler_options
   arrays = step_weights(params)
   nbytes = sum(x.size * x.dtype.itemsize for x in arrays)
   # one row times each matrix: XLA CPU's matrix-vector product streams the weights faster
   # than its [2, D] x [D, N] products (which pack them) or a plain sum of them
   read = jax.jit(lambda xs: sum(jnp.sum(jnp.ones((1, x.size // x.shape[-1]), x.dtype)
                                         @ x.reshape(-1, x.shape[-1])) for x in xs),
-                 compiler_options=cpu_compiler_options() if jax.default_backend() == "cpu"
-                 else None)
+                 compiler_options=compiler_options())
   t_read = time_calls(lambda: read(arrays), max(repeats, 5)).best_s
   per_step = lambda t: t / steps
   gbs = lambda t: nbytes / t / 1e9

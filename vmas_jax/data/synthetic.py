@@ -53,14 +53,13 @@ def jittered_beats(beats: np.ndarray, jitter: float, fps: float, seconds: float,
   return np.unique(moved)
 
 
-def snap_beats(beats: np.ndarray, grid: float, seconds: float) -> np.ndarray:
-  """Beats rounded to multiples of `grid` seconds (0: unchanged), in order, inside the clip.
-  On the codec's 20 ms frame grid every note starts at the same phase of a codec frame, so
-  it has one token pattern instead of one per phase."""
+def snap_beats(beats: np.ndarray, grid: float) -> np.ndarray:
+  """Beats rounded to multiples of `grid` seconds (0: unchanged), one for one.  On the
+  codec's 20 ms frame grid every note starts at the same phase of a codec frame, so it has
+  one token pattern instead of one per phase."""
   if grid <= 0:
     return beats
-  snapped = np.round(np.asarray(beats) / grid) * grid
-  return np.unique(snapped[snapped < seconds - 1e-6])
+  return np.round(np.asarray(beats) / grid) * grid
 
 
 def beat_colours(n_beats: int, first: int, change: float, rng: np.random.Generator
@@ -227,8 +226,9 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
     else:
       per_beat = np.full(len(beats), c)
     if beat_grid > 0:
-      beats = snap_beats(beats, beat_grid, seconds)
-      per_beat = per_beat[:len(beats)]
+      beats = snap_beats(beats, beat_grid)
+      inside = beats < seconds - 1e-6  # a last beat rounded up to the clip's end is dropped
+      beats, per_beat = beats[inside], per_beat[inside]
     rgb, freq, harmonics = PALETTE[colors[c]]
     beat_rgb = [PALETTE[colors[j]][0] for j in per_beat] if len(per_beat) else rgb
     frames = render_frames(beats, beat_rgb, shape, seconds, fps, size, rng)
