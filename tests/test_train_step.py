@@ -1,6 +1,7 @@
 """The train step: gradient accumulation equals the full batch; the NaN/Inf guard."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -55,3 +56,25 @@ def test_nan_policy():
     check_finite(False, 7, "stop")
   with pytest.raises(ValueError, match="nan_policy"):
     check_finite(False, 7, "ignore")
+
+
+def test_param_scale_moves_each_tensor_by_a_fraction_of_its_own_size():
+  import ml_collections
+  optim = ml_collections.ConfigDict(dict(learning_rate=1e-2, b1=0.5, b2=0.9, weight_decay=0.0,
+                                         grad_clip=0.0, warmup_steps=0, min_lr_ratio=1.0,
+                                         param_scale=1e-3))
+  params = {"big": jnp.full((4, 4), 1e4), "small": jnp.full((4,), -1e-2),
+            "tiny": jnp.full((2,), 1e-6), "zero": jnp.zeros(3)}
+  grads = jax.tree.map(jnp.ones_like, params)
+  tx, _ = st.make_optimizer(optim, 10)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  # Adam's first step is -lr * sign(g); scaled by each tensor's RMS (at least param_scale)
+  np.testing.assert_allclose(updates["big"], -1e-2 * 1e4, rtol=1e-4)
+  np.testing.assert_allclose(updates["small"], -1e-2 * 1e-2, rtol=1e-4)
+  np.testing.assert_allclose(updates["tiny"], -1e-2 * 1e-3, rtol=1e-4)  # the floor
+  np.testing.assert_allclose(updates["zero"], -1e-2 * 1e-3, rtol=1e-4)
+  optim.param_scale = 0.0  # plain AdamW: the same absolute step everywhere
+  tx, _ = st.make_optimizer(optim, 10)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  for u in jax.tree.leaves(updates):
+    np.testing.assert_allclose(u, -1e-2, rtol=1e-4)

@@ -69,10 +69,12 @@ def codec_base_config() -> ml_collections.ConfigDict:
       enabled=False, scales=(1024, 512, 256), filters=16, learning_rate=3e-4, start_step=0,
       adv_weight=3.0, feat_weight=3.0))
 
-  # -- optimiser (AdamW of vmas_jax.train.state.make_optimizer)
+  # -- optimiser (AdamW of vmas_jax.train.state.make_optimizer); param_scale > 0: each tensor's
+  #    steps scale with its RMS (at least param_scale), the learning rate becomes relative --
+  #    what gradient steps from the lapped fit need
   c.optim = ml_collections.ConfigDict(dict(
       learning_rate=5e-4, b1=0.5, b2=0.9, weight_decay=0.0, grad_clip=1.0, warmup_steps=50,
-      min_lr_ratio=0.1))
+      min_lr_ratio=0.1, param_scale=0.0))
 
   # -- input: random segments of an audio folder / CSV and of synthetic music
   c.data = ml_collections.ConfigDict(dict(

@@ -40,12 +40,25 @@ def _decay_mask(params):
 
 
 def make_optimizer(optim, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """Clip by global norm, then AdamW (β=(b1, b2), decoupled weight decay) on the schedule."""
+  """Clip by global norm, then AdamW (β=(b1, b2), decoupled weight decay) on the schedule.
+
+  With `optim.param_scale` > 0 (absent: 0) Adam's step for each tensor is multiplied by that
+  tensor's RMS, or by `param_scale` where the RMS is smaller: the learning rate is then the
+  fraction of its own size by which a weight moves.  For starting points whose tensors span
+  orders of magnitude (the lapped codec fit: 1e-4 to 1e4), where plain Adam moves every weight
+  by the same absolute amount and wrecks the small ones at once.
+  """
   schedule = make_schedule(optim, total_steps)
-  tx = optax.chain(
-      optax.clip_by_global_norm(optim.grad_clip) if optim.grad_clip > 0 else optax.identity(),
-      optax.adamw(schedule, b1=optim.b1, b2=optim.b2, weight_decay=optim.weight_decay,
-                  mask=_decay_mask))
+  clip = optax.clip_by_global_norm(optim.grad_clip) if optim.grad_clip > 0 else optax.identity()
+  param_scale = float(optim.get("param_scale", 0.0))
+  if param_scale <= 0:
+    tx = optax.chain(clip, optax.adamw(schedule, b1=optim.b1, b2=optim.b2,
+                                       weight_decay=optim.weight_decay, mask=_decay_mask))
+    return tx, schedule
+  tx = optax.chain(clip, optax.scale_by_adam(b1=optim.b1, b2=optim.b2),
+                   optax.scale_by_param_block_rms(min_scale=param_scale),
+                   optax.add_decayed_weights(optim.weight_decay, mask=_decay_mask),
+                   optax.scale_by_learning_rate(schedule))
   return tx, schedule
 
 
