@@ -1,7 +1,9 @@
-"""The train step: gradient accumulation equals the full batch; the NaN/Inf guard."""
+"""The train step: gradient accumulation equals the full batch; the NaN/Inf guard; the
+optimiser's relative steps (`optim.param_scale`)."""
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -59,7 +61,6 @@ def test_nan_policy():
 
 
 def test_param_scale_moves_each_tensor_by_a_fraction_of_its_own_size():
-  import ml_collections
   optim = ml_collections.ConfigDict(dict(learning_rate=1e-2, b1=0.5, b2=0.9, weight_decay=0.0,
                                          grad_clip=0.0, warmup_steps=0, min_lr_ratio=1.0,
                                          param_scale=1e-3))
