@@ -51,7 +51,7 @@ def make_optimizer(optim, total_steps: int) -> tuple[optax.GradientTransformatio
   schedule = make_schedule(optim, total_steps)
   clip = optax.clip_by_global_norm(optim.grad_clip) if optim.grad_clip > 0 else optax.identity()
   param_scale = float(optim.get("param_scale", 0.0))
-  if param_scale <= 0:
+  if param_scale <= 0:  # optax.adamw itself: the opt_state layout of existing checkpoints
     tx = optax.chain(clip, optax.adamw(schedule, b1=optim.b1, b2=optim.b2,
                                        weight_decay=optim.weight_decay, mask=_decay_mask))
     return tx, schedule
