@@ -12,6 +12,7 @@ Logical axis names used for parameters:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from vmas_jax import remat
+from vmas_jax.kernels import rows_matmul
 
 Dtype = Any
 Array = jax.Array
@@ -33,7 +35,9 @@ def _tuple(x):
 class Dense(nn.Module):
   """Linear map over the last `len(in_axes)` dims into `features` with named axes.
 
-  kernel: [*in_features, *features] named `in_axes + out_axes`.
+  kernel: [*in_features, *features] named `in_axes + out_axes`.  matmul_impl "rows" runs
+  products of at most `rows_matmul.MAX_ROWS` rows (a decoding step) through the CPU rows
+  kernel (`vmas_jax.kernels.rows_matmul`); "xla" (default) is always the einsum.
   """
   features: int | Sequence[int]
   in_axes: tuple[str, ...] = ("embed",)
@@ -43,6 +47,7 @@ class Dense(nn.Module):
   param_dtype: Dtype = jnp.float32
   kernel_init: Callable = default_kernel_init
   bias_init: Callable = nn.initializers.zeros_init()
+  matmul_impl: str = "xla"
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
@@ -58,7 +63,12 @@ class Dense(nn.Module):
     batch = "".join(chr(ord("a") + i) for i in range(x.ndim - n_in))
     ins = "".join(chr(ord("m") + i) for i in range(n_in))
     outs = "".join(chr(ord("t") + i) for i in range(len(features)))
-    y = jnp.einsum(f"{batch}{ins},{ins}{outs}->{batch}{outs}", x, kernel)
+    rows = math.prod(x.shape[:-n_in])
+    if self.matmul_impl == "rows" and rows <= rows_matmul.MAX_ROWS:
+      y = rows_matmul.matmul(x.reshape(1, rows, -1), kernel.reshape(1, math.prod(in_shape), -1))
+      y = y.reshape(x.shape[:-n_in] + features).astype(self.dtype)
+    else:
+      y = jnp.einsum(f"{batch}{ins},{ins}{outs}->{batch}{outs}", x, kernel)
     if self.use_bias:
       bias = self.param("bias", nn.with_logical_partitioning(self.bias_init, self.out_axes),
                         features, self.param_dtype)
@@ -132,11 +142,13 @@ class MLP(nn.Module):
   use_bias: bool = True
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
+  matmul_impl: str = "xla"  # see `Dense`
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     d = x.shape[-1]
-    kw = dict(use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype)
+    kw = dict(use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
+              matmul_impl=self.matmul_impl)
     h = remat.tag(Dense(self.hidden, ("embed",), ("mlp",), name="fc1", **kw)(x), remat.MLP_HIDDEN)
     h = activation(self.act)(h)
     h = nn.with_logical_constraint(h, ("batch", "length", "mlp")) if h.ndim == 3 else h
@@ -209,9 +221,11 @@ class MultiHeadAttention(nn.Module):
   dtype: Dtype = jnp.float32
   param_dtype: Dtype = jnp.float32
   attention_impl: str = "einsum"  # see `dot_product_attention`
+  matmul_impl: str = "xla"  # projections; see `Dense`
 
   def setup(self):
-    kw = dict(use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype)
+    kw = dict(use_bias=self.use_bias, dtype=self.dtype, param_dtype=self.param_dtype,
+              matmul_impl=self.matmul_impl)
     hd = (self.num_heads, self.head_dim)
     self.q_proj = Dense(hd, ("embed",), ("heads", "kv"), **kw)
     self.k_proj = Dense(hd, ("embed",), ("heads", "kv"), **kw)

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from vmas_jax import layers, remat
+from vmas_jax.kernels import rows_matmul
 
 _DECODER_FIELDS = ("num_layers", "d_model", "num_heads", "ffn_dim", "num_codebooks", "vocab_size",
                    "max_positions", "dropout", "activation", "layer_norm_eps", "dtype",
@@ -59,6 +60,7 @@ class DecoderConfig:
   remat_policy: str = "none"  # see `remat.POLICIES`
   attention_impl: str = "auto"  # einsum | xla | cudnn | auto (`layers.dot_product_attention`)
   video_gate: bool = False  # text + video memory: gated video cross-attention (module doc)
+  matmul_impl: str = "xla"  # xla | rows: decoding steps' products on the CPU rows kernel
 
   def __post_init__(self):
     if self.d_model % self.num_heads:
@@ -69,6 +71,8 @@ class DecoderConfig:
     if self.attention_impl not in layers.ATTENTION_IMPLS:
       raise ValueError(f"attention_impl {self.attention_impl!r}; expected one of "
                        f"{layers.ATTENTION_IMPLS}")
+    if self.matmul_impl not in ("xla", "rows"):
+      raise ValueError(f"matmul_impl {self.matmul_impl!r}; expected 'xla' or 'rows'")
 
   @property
   def head_dim(self) -> int:
@@ -113,7 +117,7 @@ class DecoderBlock(nn.Module):
     norm = lambda name: layers.LayerNorm(cfg.layer_norm_eps, name=name, **kw)
     attn = lambda name: layers.MultiHeadAttention(cfg.num_heads, cfg.head_dim, use_bias=False,
                                                   attention_impl=cfg.attention_impl, name=name,
-                                                  **kw)
+                                                  matmul_impl=cfg.matmul_impl, **kw)
 
     def residual(x):
       return nn.Dropout(cfg.dropout)(x, deterministic=deterministic) if cfg.dropout else x
@@ -159,7 +163,8 @@ class DecoderBlock(nn.Module):
     h = h + residual(out)
     # feed-forward
     x = norm("final_layer_norm")(h)
-    h = h + residual(layers.MLP(cfg.ffn_dim, cfg.activation, use_bias=False, name="mlp", **kw)(x))
+    h = h + residual(layers.MLP(cfg.ffn_dim, cfg.activation, use_bias=False, name="mlp",
+                                matmul_impl=cfg.matmul_impl, **kw)(x))
     h = nn.with_logical_constraint(h, ("batch", "length", "embed"))
     return h, cache
 
@@ -251,6 +256,10 @@ class MusicDecoder(nn.Module):
   def project_heads(self, h):
     """h [B, S, D] -> logits [B, K, S, V] in fp32."""
     w = self.lm_heads.astype(h.dtype)  # [K, D, V]
+    b, s, d = h.shape
+    if self.config.matmul_impl == "rows" and b * s <= rows_matmul.MAX_ROWS:
+      hk = jnp.broadcast_to(h.reshape(1, b * s, d), (w.shape[0], b * s, d))
+      return jnp.swapaxes(rows_matmul.matmul(hk, w).reshape(w.shape[0], b, s, -1), 0, 1)
     # A batched dot over k with h broadcast: the head matrix is read in its stored layout
     # (an einsum with h unbroadcast makes XLA CPU transpose all of [K, D, V] at every
     # decoding step; slicing w[k] per codebook copies it).

@@ -1,0 +1,107 @@
+"""The CPU rows kernel (`vmas_jax.kernels.rows_matmul`): equal to XLA's product in values,
+derivatives and under vmap; the decoder's decoding step gives the same logits through it;
+without a compiler everything falls back to XLA."""
+
+import dataclasses
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vmas_jax import layers
+from vmas_jax.kernels import rows_matmul
+from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache
+
+needs_compiler = pytest.mark.skipif(
+    not (shutil.which("c++") or shutil.which("g++")), reason="no C++ compiler")
+
+
+def _operands(g, m, k, n, seed=0):
+  rs = np.random.RandomState(seed)
+  return (jnp.asarray(rs.randn(g, m, k).astype(np.float32)),
+          jnp.asarray(rs.randn(g, k, n).astype(np.float32)))
+
+
+@needs_compiler
+def test_kernel_builds_and_lowers_to_the_ffi_call():
+  assert rows_matmul.available()
+  x, w = _operands(1, 2, 64, 32)
+  text = jax.jit(rows_matmul.matmul).lower(x, w).as_text()
+  assert "vmas_rows_matmul" in text
+  # more rows than the kernel takes: the XLA product
+  x9, _ = _operands(1, rows_matmul.MAX_ROWS + 1, 64, 32)
+  assert "vmas_rows_matmul" not in jax.jit(rows_matmul.matmul).lower(x9, w).as_text()
+
+
+@needs_compiler
+@pytest.mark.parametrize("g,k,n", [(1, 77, 130), (3, 40, 9), (1, 512, 640), (4, 256, 384)])
+def test_kernel_equals_the_xla_product_for_every_row_count(g, k, n):
+  # (1, 512, 640) and (4, 256, 384) are big enough to be split between threads
+  for m in range(1, rows_matmul.MAX_ROWS + 1):
+    x, w = _operands(g, m, k, n, seed=m)
+    got = np.asarray(jax.jit(rows_matmul.matmul)(x, w))
+    want = np.einsum("gmk,gkn->gmn", np.asarray(x, np.float64), np.asarray(w, np.float64))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4 * np.sqrt(k))
+
+
+@needs_compiler
+def test_kernel_derivatives_and_vmap_equal_the_xla_product():
+  x, w = _operands(1, 2, 96, 48)
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+  got = jax.grad(loss(rows_matmul.matmul), argnums=(0, 1))(x, w)
+  want = jax.grad(loss(rows_matmul._xla), argnums=(0, 1))(x, w)
+  for a, b in zip(got, want):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  xs = jnp.stack([x, 2 * x, -x])
+  np.testing.assert_allclose(jax.vmap(rows_matmul.matmul, (0, None))(xs, w),
+                             jax.vmap(rows_matmul._xla, (0, None))(xs, w), rtol=1e-5, atol=1e-4)
+
+
+@needs_compiler
+def test_dense_with_named_axes_gives_the_same_output_through_the_kernel():
+  x = jnp.asarray(np.random.RandomState(1).randn(2, 1, 4, 8).astype(np.float32))  # [B, S, H, Dh]
+  xla = layers.Dense(24, ("heads", "kv"), ("embed",))
+  rows = layers.Dense(24, ("heads", "kv"), ("embed",), matmul_impl="rows")
+  variables = xla.init(jax.random.key(0), x)
+  np.testing.assert_allclose(rows.apply(variables, x), xla.apply(variables, x), rtol=1e-5,
+                             atol=1e-5)
+  assert "vmas_rows_matmul" in jax.jit(rows.apply).lower(variables, x).as_text()
+
+
+@needs_compiler
+def test_decoding_steps_give_the_same_logits_through_the_kernel():
+  cfg = DecoderConfig(num_layers=2, d_model=256, num_heads=4, ffn_dim=512, vocab_size=64,
+                      scan_layers=False)  # 256 x 512 layers: split between threads
+  memory = jnp.asarray(np.random.RandomState(2).randn(1, 5, 256).astype(np.float32))
+  tokens = jnp.asarray(np.random.RandomState(3).randint(0, 64, (2, 4, 1)))
+  variables = MusicDecoder(cfg).init(jax.random.key(0), tokens[:1], memory)
+  outs = {}
+  for impl in ("xla", "rows"):
+    module = MusicDecoder(dataclasses.replace(cfg, matmul_impl=impl))
+    cache = empty_cache(cfg, 2, 8, jnp.ones((2, 5), bool))
+    step = jax.jit(lambda v, t, c, i, m=None: module.apply(v, t, c, i, m, method=module.decode),
+                   static_argnums=3)
+    logits0, cache = step(variables, tokens, cache, 0, jnp.concatenate([memory] * 2))
+    logits1, _ = step(variables, tokens[:, :, ::-1], cache, 1)
+    outs[impl] = np.stack([logits0, logits1])
+  np.testing.assert_allclose(outs["rows"], outs["xla"], rtol=1e-4, atol=1e-4)
+  assert np.abs(outs["xla"]).max() > 0.1  # the comparison is not of zeros
+
+
+def test_without_a_compiler_the_product_is_xlas(monkeypatch, tmp_path, caplog):
+  monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+  monkeypatch.setenv("VMAS_KERNEL_CACHE", str(tmp_path / "cache"))
+  rows_matmul.available.cache_clear()
+  try:
+    assert not rows_matmul.available()
+    assert "unavailable" in caplog.text
+    x, w = _operands(1, 2, 16, 8)
+    assert "vmas_rows_matmul" not in jax.jit(rows_matmul.matmul).lower(x, w).as_text()
+    np.testing.assert_allclose(rows_matmul.matmul(x, w), rows_matmul._xla(x, w))
+    monkeypatch.setenv("VMAS_CPU_KERNELS", "0")
+    rows_matmul.available.cache_clear()
+    assert not rows_matmul.available()
+  finally:
+    rows_matmul.available.cache_clear()
