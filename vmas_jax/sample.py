@@ -25,7 +25,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from vmas_jax.kernels import rows_matmul
+from vmas_jax.kernels.native import available as kernels_available
 from vmas_jax.models import delay_pattern, text_video
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache, unstack_layers
 
@@ -169,16 +169,16 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
   # Decoding runs the layers unrolled: a scanned stack would dynamic-slice (copy) every
   # layer's weights out of the stacked arrays at each step; static slices are taken once.
   # On CPU attention stays the plain einsum, which reads the [B, H, T, Dh] cache in place
-  # (`jax.nn.dot_product_attention` wants [B, T, H, Dh]: a transpose of it per step).
-  # Its products of rows*B rows run on the CPU rows kernel (one pass over each weight
-  # matrix for all rows, on every core), which XLA CPU's dot reads at about half the speed;
-  # on a single device only, as the kernel's operands are whole arrays.
+  # (`jax.nn.dot_product_attention` wants [B, T, H, Dh]: a transpose of it per step).  On one
+  # CPU device a step's products of rows*B rows run on the rows kernel
+  # (`vmas_jax.kernels.rows_matmul`): one pass over each weight matrix for all rows, on every
+  # core, where XLA CPU's dot reads them at about half that speed.
   cpu = jax.default_backend() == "cpu"
+  native = cpu and jax.device_count() == 1 and kernels_available()
   impl = "einsum" if cpu else config.attention_impl
-  rows_kernel = cpu and jax.device_count() == 1 and rows_matmul.available()
   module = MusicDecoder(dataclasses.replace(config, scan_layers=False, remat_policy="none",
                                             attention_impl=impl,
-                                            matmul_impl="rows" if rows_kernel else "xla"))
+                                            matmul_impl="rows" if native else "xla"))
 
   def run(variables, memory, memory_mask, video_mask, rng, temperature, top_p, guidance, prompt,
           offsets):

@@ -1,4 +1,4 @@
-"""The CPU rows kernel (`vmas_jax.kernels.rows_matmul`): equal to XLA's product in values,
+"""The native CPU kernels (`vmas_jax.kernels`): the rows product equals XLA's in values,
 derivatives and under vmap; the decoder's decoding step gives the same logits through it;
 without a compiler everything falls back to XLA."""
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vmas_jax import layers
-from vmas_jax.kernels import rows_matmul
+from vmas_jax.kernels import native, rows_matmul
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache
 
 needs_compiler = pytest.mark.skipif(
@@ -83,6 +83,9 @@ def test_decoding_steps_give_the_same_logits_through_the_kernel():
     cache = empty_cache(cfg, 2, 8, jnp.ones((2, 5), bool))
     step = jax.jit(lambda v, t, c, i, m=None: module.apply(v, t, c, i, m, method=module.decode),
                    static_argnums=3)
+    if impl == "rows":
+      text = step.lower(variables, tokens, cache, 0, jnp.concatenate([memory] * 2)).as_text()
+      assert "vmas_rows_matmul" in text
     logits0, cache = step(variables, tokens, cache, 0, jnp.concatenate([memory] * 2))
     logits1, _ = step(variables, tokens[:, :, ::-1], cache, 1)
     outs[impl] = np.stack([logits0, logits1])
@@ -90,18 +93,18 @@ def test_decoding_steps_give_the_same_logits_through_the_kernel():
   assert np.abs(outs["xla"]).max() > 0.1  # the comparison is not of zeros
 
 
-def test_without_a_compiler_the_product_is_xlas(monkeypatch, tmp_path, caplog):
+def test_without_a_compiler_every_op_is_xlas(monkeypatch, tmp_path, caplog):
   monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
   monkeypatch.setenv("VMAS_KERNEL_CACHE", str(tmp_path / "cache"))
-  rows_matmul.available.cache_clear()
+  native.available.cache_clear()
   try:
-    assert not rows_matmul.available()
+    assert not native.available()
     assert "unavailable" in caplog.text
     x, w = _operands(1, 2, 16, 8)
     assert "vmas_rows_matmul" not in jax.jit(rows_matmul.matmul).lower(x, w).as_text()
     np.testing.assert_allclose(rows_matmul.matmul(x, w), rows_matmul._xla(x, w))
     monkeypatch.setenv("VMAS_CPU_KERNELS", "0")
-    rows_matmul.available.cache_clear()
-    assert not rows_matmul.available()
+    native.available.cache_clear()
+    assert not native.available()
   finally:
-    rows_matmul.available.cache_clear()
+    native.available.cache_clear()
