@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <utility>
 #include <vector>
 
@@ -72,10 +73,10 @@ ffi::Error RowsMatmul(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
   const int64_t G = xd[0], M = xd[1], K = xd[2], N = wd[2];
   if (M < 1 || M > kMaxRows)
     return ffi::Error::InvalidArgument("rows_matmul: 1..8 rows only");
-  // enough chunks to keep every thread busy, none smaller than kMinChunk weights
+  // chunks in a multiple of the threads (each gets as many), none under kMinChunk weights
   const int64_t threads = vmas::Helpers::Get().threads();
   const int64_t splits = std::max<int64_t>(
-      1, std::min<int64_t>((threads + G - 1) / G, K * N / kMinChunk));
+      1, std::min<int64_t>(threads / std::gcd(G, threads), K * N / kMinChunk));
   const ChunkFn fn = PickChunk(static_cast<int>(M), std::make_integer_sequence<int, kMaxRows>{});
   const float* xs = x.typed_data();
   const float* ws = w.typed_data();

@@ -22,7 +22,7 @@ from vmas_jax.train.codec_config import encodec_config
 from vmas_jax.train import codec_vq
 from vmas_jax.train.codec_lapped_init import lapped_codec_variables
 from vmas_jax.train.codec_step import init_codec_state, make_codec_train_step, split_weight_norm
-from vmas_jax.train.harness import RunHarness, maybe_initialize_distributed
+from vmas_jax.train.harness import DeviceBatches, RunHarness, maybe_initialize_distributed
 
 _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perplexity", "vq3_perplexity",
             "d_loss", "g_adv", "lr")
@@ -79,19 +79,21 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
     fresh = run.manager.latest_step() is None
     if fresh and config.init.kind == "lapped":
       state = jax.device_put(lapped_state(config, cfg, state), replicated)
-      run.after_step(0, 0, state, iterator)  # step 0: export works even before training
+      run.after_step(0, 0, state, iterator.get_state)  # step 0: export works before training
     state, step = run.restore(state, iterator)
 
     # -- Step loop
     seconds_per_step = config.data.global_batch_size * config.data.segment_seconds
     last = {}
     end = min(config.total_steps, config.stop_step or config.total_steps)
+    batches = DeviceBatches(iterator, lambda b: state_lib.to_global_batch(b, bsh)["wav"])
     with tqdm(total=end, initial=step, disable=jax.process_index() != 0, desc="codec",
               dynamic_ncols=True) as bar:
       while step < end:
         t_start = time.perf_counter()
-        batch = next(iterator)
-        state, step_metrics = train_step(state, state_lib.to_global_batch(batch, bsh)["wav"])
+        state, step_metrics = train_step(state, batches.next())
+        if step + 1 < end:
+          batches.prefetch()  # the next batch goes to the devices while this step runs
         step += 1
         logged = run.step_done(step, step_metrics, t_start, end)
         if logged is not None:
@@ -99,7 +101,7 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
           run.writer.write(step, last)
           bar.set_postfix_str(" ".join(f"{k}={last[k]:.4g}" for k in _CONSOLE if k in last))
         bar.update(1)
-        if run.after_step(step, end, state, iterator):
+        if run.after_step(step, end, state, batches.data_state):
           break
   return {"step": step, "stopped_early": run.stopped, "skipped_steps": run.skipped,
           "last_metrics": last}

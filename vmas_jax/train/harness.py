@@ -5,12 +5,16 @@ and on SIGTERM, the metric writer, the NaN policy, and closing it all on the way
   maybe_initialize_distributed()
   with RunHarness(config, workdir) as run:
     state, step = run.restore(state, iterator)
+    batches = DeviceBatches(iterator, put)                  # after the restore
     while step < end:
       t_start = time.perf_counter()
-      state, metrics = step_fn(state, next(iterator)); step += 1
+      state, metrics = step_fn(state, batches.next())       # dispatched, not finished
+      if step + 1 < end:
+        batches.prefetch()                   # the next batch goes over while the step runs
+      step += 1
       logged = run.step_done(step, metrics, t_start, end)   # NaN policy; host metrics or None
       ...                                                   # the loop's own figures, logging
-      if run.after_step(step, end, state, iterator):
+      if run.after_step(step, end, state, batches.data_state):
         break                                # SIGTERM: saved, every process agrees to stop
 """
 
@@ -20,6 +24,7 @@ import logging
 import os
 import signal
 import time
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -139,9 +144,43 @@ class RunHarness:
     host.update(step_time=step_time, skipped_steps=self.skipped)
     return host
 
-  def after_step(self, step: int, end: int, state: dict, iterator) -> bool:
-    """Save when due (every checkpoint_every, at `end`, or on SIGTERM); True to stop now."""
+  def after_step(self, step: int, end: int, state: dict,
+                 data_state: Callable[[], dict]) -> bool:
+    """Save when due (every checkpoint_every, at `end`, or on SIGTERM); True to stop now.
+    data_state() is the input iterator's state after the batches `state` has seen."""
     self.stopped = self.stop.agreed()
     if step % self.checkpoint_every == 0 or step == end or self.stopped:
-      ckpt.save(self.manager, step, state, iterator.get_state(), force=self.stopped)
+      ckpt.save(self.manager, step, state, data_state(), force=self.stopped)
     return self.stopped
+
+
+class DeviceBatches:
+  """The input one step ahead on the devices.  A step's dispatch returns at once and the loop
+  then waits on its NaN flag; reading the next batch and sending it (`put`: host batch ->
+  device arrays) in between hides the transfer behind the step.
+
+  `data_state()` is the iterator's state after the batch `next()` last returned: what a
+  checkpoint taken after that step holds.  The iterator itself may be a batch further on
+  (the prefetched one, which a resumed run reads again).
+  """
+
+  def __init__(self, iterator, put: Callable[[Any], Any]):
+    self._iterator, self._put = iterator, put
+    self._pending = None  # (device batch, iterator state after it)
+    self._state = iterator.get_state()
+
+  def _read(self):
+    batch = self._put(next(self._iterator))
+    return batch, self._iterator.get_state()
+
+  def prefetch(self) -> None:
+    if self._pending is None:
+      self._pending = self._read()
+
+  def next(self):
+    batch, self._state = self._pending if self._pending is not None else self._read()
+    self._pending = None
+    return batch
+
+  def data_state(self) -> dict:
+    return self._state

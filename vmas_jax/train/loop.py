@@ -16,7 +16,7 @@ from tqdm import tqdm
 from vmas_jax import build
 from vmas_jax.data.batch_spec import check_batch
 from vmas_jax.train import memory_data, metrics as metrics_lib, state as state_lib, validate
-from vmas_jax.train.harness import RunHarness, maybe_initialize_distributed
+from vmas_jax.train.harness import DeviceBatches, RunHarness, maybe_initialize_distributed
 from vmas_jax.train.setup import setup_training
 
 
@@ -61,15 +61,19 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
     audio_tokens = setup.tokens_per_step
 
     # -- Step loop
+    def put(batch):
+      check_batch(batch, setup.example, "training input")  # an error, not a recompilation
+      return state_lib.to_global_batch(batch, setup.batch_sharding)
+
+    batches = DeviceBatches(iterator, put)
     last, end = {}, config.total_steps
     with tqdm(total=end, initial=step, disable=jax.process_index() != 0, desc="train",
               dynamic_ncols=True) as bar:
       while step < end:
         t_start = time.perf_counter()  # step time = input + step (synchronised on `finite`)
-        batch = next(iterator)
-        check_batch(batch, setup.example, "training input")  # an error, not a recompilation
-        state, step_metrics = setup.train_step(
-            state, state_lib.to_global_batch(batch, setup.batch_sharding))
+        state, step_metrics = setup.train_step(state, batches.next())
+        if step + 1 < end:
+          batches.prefetch()  # the next batch goes to the devices while this step runs
         step += 1
         logged = run.step_done(step, step_metrics, t_start, end)
         if logged is not None:
@@ -81,7 +85,7 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
         if validator is not None and validate.is_due(step, config):
           run.writer.write(step, validator(state["params"]))
         bar.update(1)
-        if run.after_step(step, end, state, iterator):
+        if run.after_step(step, end, state, batches.data_state):
           break
   return {"step": step, "stopped_early": run.stopped, "skipped_steps": run.skipped,
           "last_metrics": last}
