@@ -117,6 +117,20 @@ def test_sampling_is_deterministic_per_seed_and_self_consistent(hf_and_ours):
   np.testing.assert_array_equal(pred[:, valid], np.asarray(tokens)[:, :, 1:][:, valid])
 
 
+def test_on_cpu_a_bf16_decoder_samples_in_fp32(hf_and_ours):
+  """CPU's bf16 products are no faster, and fp32 ones run on the rows kernel."""
+  import dataclasses
+  _, module, variables = hf_and_ours
+  bf16 = sample.Sampler(dataclasses.replace(module.config, dtype="bfloat16"), variables)
+  fp32 = sample.Sampler(module.config, variables)
+  assert bf16.config.dtype == "float32"
+  assert {x.dtype for x in jax.tree.leaves(bf16.variables)} == {jnp.dtype(jnp.float32)}
+  memory = np.random.RandomState(6).randn(2, 5, D).astype(np.float32)
+  run = lambda s: np.asarray(s.sample(memory, None, 12, jax.random.key(0), top_k=1,
+                                      guidance_scale=3.0))
+  np.testing.assert_array_equal(run(bf16), run(fp32))
+
+
 def test_guidance_offsets_condition_only_the_conditional_rows(hf_and_ours):
   """Greedy CFG == argmax of uncond + g (cond - uncond), teacher-forced, where only the
   conditional forward sees the offsets (the unconditional one: null memory, no offsets)."""

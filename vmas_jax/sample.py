@@ -243,7 +243,9 @@ class Sampler:
   The weights are held in the layout decoding runs (layers unrolled: a scanned stack would
   slice, i.e. copy, every layer's weights at each step) with matrices in the compute dtype
   (decoding is bound by reading weights; norms and the null memory stay fp32), so the
-  windows of a long video, and every other call, reuse them without copying.
+  windows of a long video, and every other call, reuse them without copying.  The compute
+  dtype is the config's (bf16 by default) on accelerators and fp32 on CPU, whose bf16
+  products are no faster and which runs fp32 ones on the rows kernel.
   params: the decoder's variables (`{"params": ...}`) or its params, in the scan layout
   (`layers/...`) or the unrolled one (`layers_i/...`).
   """
@@ -252,6 +254,8 @@ class Sampler:
     params = params["params"] if "params" in params else params
     if "layers" in params:  # scan layout
       params = unstack_layers(params)
+    if jax.default_backend() == "cpu":
+      config = dataclasses.replace(config, dtype="float32")
     cdt = jnp.dtype(config.dtype)
     self.config = config
     self.variables = {"params": jax.tree.map(
