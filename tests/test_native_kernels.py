@@ -108,3 +108,22 @@ def test_without_a_compiler_every_op_is_xlas(monkeypatch, tmp_path, caplog):
     assert not native.available()
   finally:
     native.available.cache_clear()
+
+
+def test_huge_page_placement_aliases_one_mapping_and_keeps_the_values():
+  import sys
+  from vmas_jax.kernels import huge_pages
+  rs = np.random.RandomState(7)
+  arrays = [rs.randn(300, 70).astype(np.float32), rs.randn(5).astype(np.float32),
+            jnp.asarray(rs.randn(4, 64, 33).astype(np.float32))]
+  placed = huge_pages.place(arrays)
+  for a, p in zip(arrays, placed):
+    assert isinstance(p, jax.Array)
+    np.testing.assert_array_equal(np.asarray(p), np.asarray(a))
+  if sys.platform.startswith("linux"):
+    # one mapping, page after page: the arrays were not copied again by JAX
+    starts = [p.unsafe_buffer_pointer() for p in placed]
+    assert starts[1] - starts[0] == -(-arrays[0].nbytes // 4096) * 4096
+    assert starts[2] - starts[1] == 4096
+  del arrays
+  np.testing.assert_array_equal(np.asarray(jnp.sum(placed[0])), np.asarray(placed[0]).sum())

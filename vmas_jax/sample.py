@@ -25,6 +25,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
+from vmas_jax.kernels import huge_pages
 from vmas_jax.kernels.native import available as kernels_available
 from vmas_jax.models import delay_pattern, text_video
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache, unstack_layers
@@ -245,7 +246,8 @@ class Sampler:
   (decoding is bound by reading weights; norms and the null memory stay fp32), so the
   windows of a long video, and every other call, reuse them without copying.  The compute
   dtype is the config's (bf16 by default) on accelerators and fp32 on CPU, whose bf16
-  products are no faster and which runs fp32 ones on the rows kernel.
+  products are no faster and which runs fp32 ones on the rows kernel; there the matrices
+  are also placed on huge pages (`kernels.huge_pages`).
   params: the decoder's variables (`{"params": ...}`) or its params, in the scan layout
   (`layers/...`) or the unrolled one (`layers_i/...`).
   """
@@ -254,12 +256,19 @@ class Sampler:
     params = params["params"] if "params" in params else params
     if "layers" in params:  # scan layout
       params = unstack_layers(params)
-    if jax.default_backend() == "cpu":
+    cpu = jax.default_backend() == "cpu"
+    if cpu:
       config = dataclasses.replace(config, dtype="float32")
     cdt = jnp.dtype(config.dtype)
     self.config = config
-    self.variables = {"params": jax.tree.map(
-        lambda x: jnp.asarray(x, cdt if jnp.ndim(x) >= 2 else None), params)}
+    params = jax.tree.map(lambda x: jnp.asarray(x, cdt if jnp.ndim(x) >= 2 else None), params)
+    if cpu and jax.device_count() == 1:  # the matrices a step streams, on huge pages
+      leaves, tree = jax.tree.flatten(params)
+      big = [i for i, x in enumerate(leaves) if x.ndim >= 2]
+      for i, x in zip(big, huge_pages.place([leaves[i] for i in big])):
+        leaves[i] = x
+      params = jax.tree.unflatten(tree, leaves)
+    self.variables = {"params": params}
 
   def sample(self, memory, memory_mask, num_frames: int, rng, *, top_k: int = 250,
              top_p: float = 0.0, temperature: float = 1.0, guidance_scale: float = 1.0,

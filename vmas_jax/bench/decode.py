@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vmas_jax.bench.timing import time_calls
+from vmas_jax.bench.timing import time_calls, time_interleaved
 
 from vmas_jax.config_defaults import DECODER_SIZES
 
@@ -93,21 +93,6 @@ def run(args) -> int:
                          guidance_scale=g)
     return np.asarray(jax.block_until_ready(out))
 
-  timing = time_calls(ours, args.repeats)
-  codes, compile_s, t_ours = timing.result, timing.first_s, timing.best_s
-  fps_ours = b * f / t_ours
-  print(f"ours: {t_ours:.3f} s -> {fps_ours:.1f} frames/s  (first call incl. compile "
-        f"{compile_s:.1f} s)")
-  codec = None if args.codec == "none" else _Codec(args.codec, dev)
-  t_codec = None
-  if codec is not None:
-    t_codec = time_calls(lambda: codec.ours(codes), args.repeats).best_s  # first call compiles
-  if t_codec is not None:
-    print(f"ours: codec decode {t_codec:.3f} s; generate + decode {t_ours + t_codec:.3f} s "
-          f"for {f / 50:g} s of audio")
-  if args.skip_hf:
-    return 0
-
   ehs = memory if g <= 1 else np.concatenate([memory, np.broadcast_to(null, memory.shape)])
   ehs = torch.tensor(ehs, device=dev)
 
@@ -123,12 +108,29 @@ def run(args) -> int:
       torch.cuda.synchronize()
     return out
 
-  timing = time_calls(theirs, args.repeats)  # the first call warms up
-  assert tuple(timing.result.shape) == (b, k, f), timing.result.shape
-  t_hf = timing.best_s
+  # the two samplers in alternation (the first call of each compiles or warms up)
+  sides = {"ours": ours} if args.skip_hf else {"ours": ours, "hf": theirs}
+  timing = time_interleaved(sides, args.repeats)
+  codes, compile_s, t_ours = timing["ours"].result, timing["ours"].first_s, timing["ours"].best_s
+  fps_ours = b * f / t_ours
+  print(f"ours: {t_ours:.3f} s -> {fps_ours:.1f} frames/s  (first call incl. compile "
+        f"{compile_s:.1f} s)")
+  codec = None if args.codec == "none" else _Codec(args.codec, dev)
+  t_codec = None
+  if codec is not None:
+    t_codec = time_calls(lambda: codec.ours(codes), args.repeats).best_s  # first call compiles
+  if t_codec is not None:
+    print(f"ours: codec decode {t_codec:.3f} s; generate + decode {t_ours + t_codec:.3f} s "
+          f"for {f / 50:g} s of audio")
+  if args.skip_hf:
+    return 0
+  assert tuple(timing["hf"].result.shape) == (b, k, f), timing["hf"].result.shape
+  t_hf = timing["hf"].best_s
   fps_hf = b * f / t_hf
+  rounds = [h / o for o, h in zip(timing["ours"].times, timing["hf"].times)]
   print(f"hf:   {t_hf:.3f} s -> {fps_hf:.1f} frames/s")
-  print(f"ratio ours/hf: {fps_ours / fps_hf:.2f}x")
+  print(f"ratio ours/hf: {fps_ours / fps_hf:.2f}x  (each round: "
+        f"{', '.join(f'{r:.2f}' for r in rounds)})")
   _print_bandwidth(variables["params"], f + k - 1, t_ours, t_hf, fps_hf, args.repeats)
   if codec is not None:
     t_hf_codec = time_calls(lambda: codec.hf(codes), args.repeats).best_s

@@ -45,3 +45,23 @@ def time_calls(fn: Callable[[], Any], repeats: int, *, warmup: int = 0) -> Timin
     result = call()
     times.append(time.perf_counter() - t0)
   return Timing(first_s=first, times=times, result=result)
+
+
+def time_interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, Timing]:
+  """Time several functions in alternation: each once alone (compiling), then `repeats`
+  rounds that call each once.  On a machine whose load changes, every side sees the same
+  changes, so their ratio is steadier than from one side's runs and then the other's."""
+  def call(fn):
+    t0 = time.perf_counter()
+    result = jax.block_until_ready(fn())
+    return result, time.perf_counter() - t0
+
+  first = {name: call(fn) for name, fn in fns.items()}
+  times = {name: [] for name in fns}
+  results = {name: r for name, (r, _) in first.items()}
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      results[name], seconds = call(fn)
+      times[name].append(seconds)
+  return {name: Timing(first_s=first[name][1], times=times[name], result=results[name])
+          for name in fns}
