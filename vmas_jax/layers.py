@@ -240,6 +240,25 @@ class MultiHeadAttention(nn.Module):
     """x [B, M, D] -> (k, v) each [B, M, H, Dh]."""
     return remat.tag(self.k_proj(x), remat.QKV), remat.tag(self.v_proj(x), remat.QKV)
 
+  def project_qkv(self, x: Array) -> tuple[Array, Array, Array]:
+    """x [B, S, D] -> (q, k, v) each [B, S, H, Dh].  With matmul_impl "rows" and few rows
+    (a decoding step), one rows-kernel call reads the three matrices."""
+    b, s, d = x.shape
+    if (self.matmul_impl == "rows" and b * s <= rows_matmul.MAX_ROWS
+        and not self.is_initializing()):
+      projs = (self.q_proj, self.k_proj, self.v_proj)
+      params = [nn.unbox(p.variables["params"]) for p in projs]
+      ys = rows_matmul.matmul_shared(
+          x.reshape(b * s, d).astype(self.dtype),
+          [p["kernel"].astype(self.dtype).reshape(d, -1) for p in params])
+      out = []
+      for y, p in zip(ys, params):
+        y = y.reshape(b, s, self.num_heads, self.head_dim).astype(self.dtype)
+        out.append(remat.tag(y + p["bias"].astype(self.dtype) if "bias" in p else y,
+                             remat.QKV))
+      return tuple(out)
+    return (self.project_q(x),) + self.project_kv(x)
+
   def attend_out(self, q: Array, k: Array, v: Array, mask: Array | None = None,
                  kv_heads_first: bool = False, causal: bool = False) -> Array:
     """Attention then output projection: [B, S, H, Dh] -> [B, S, D_out].

@@ -6,6 +6,7 @@
 // core (parallel.h).  Built by native.py with the host compiler (-O3 -march=native), which
 // vectorises the inner loop.
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -65,6 +66,49 @@ ChunkFn PickChunk(int m, std::integer_sequence<int, Ms...>) {
   return fns[m - 1];
 }
 
+// One product out[M, N] = x[M, K] @ w[K, N] of a call.
+struct Product {
+  const float* x;
+  const float* w;
+  float* out;
+  int64_t K, N;
+};
+
+// Runs the products (all with M rows), each split into the same number of K-row chunks:
+// chunks in a multiple of the threads (each gets as many), none under kMinChunk weights.
+void RunProducts(const std::vector<Product>& products, int64_t M) {
+  const int64_t P = static_cast<int64_t>(products.size());
+  const int64_t threads = vmas::Helpers::Get().threads();
+  int64_t smallest = INT64_MAX;
+  for (const Product& p : products) smallest = std::min(smallest, p.K * p.N);
+  const int64_t splits = std::max<int64_t>(
+      1, std::min<int64_t>(threads / std::gcd(P, threads), smallest / kMinChunk));
+  const ChunkFn fn = PickChunk(static_cast<int>(M), std::make_integer_sequence<int, kMaxRows>{});
+  // with one split per product the chunks write the outputs; else partial sums, added below
+  std::vector<std::vector<float>> partial(splits > 1 ? P * splits : 0);
+  vmas::ParallelFor(P * splits, [&](int64_t c) {
+    const Product& p = products[c / splits];
+    const int64_t part = c % splits, per = (p.K + splits - 1) / splits;
+    const int64_t k0 = part * per, k1 = std::min(p.K, k0 + per);
+    float* dest = p.out;
+    if (splits > 1) {
+      partial[c].resize(M * p.N);
+      dest = partial[c].data();
+    }
+    fn(p.x, p.w, dest, p.K, p.N, k0, k1);
+  });
+  if (splits == 1) return;
+  for (int64_t i = 0; i < P; ++i) {
+    const int64_t n = M * products[i].N;
+    float* o = products[i].out;
+    std::memcpy(o, partial[i * splits].data(), sizeof(float) * n);
+    for (int64_t s = 1; s < splits; ++s) {
+      const float* q = partial[i * splits + s].data();
+      for (int64_t j = 0; j < n; ++j) o[j] += q[j];
+    }
+  }
+}
+
 ffi::Error RowsMatmul(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
                       ffi::ResultBuffer<ffi::F32> y) {
   const auto xd = x.dimensions(), wd = w.dimensions();
@@ -73,32 +117,36 @@ ffi::Error RowsMatmul(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
   const int64_t G = xd[0], M = xd[1], K = xd[2], N = wd[2];
   if (M < 1 || M > kMaxRows)
     return ffi::Error::InvalidArgument("rows_matmul: 1..8 rows only");
-  // chunks in a multiple of the threads (each gets as many), none under kMinChunk weights
-  const int64_t threads = vmas::Helpers::Get().threads();
-  const int64_t splits = std::max<int64_t>(
-      1, std::min<int64_t>(threads / std::gcd(G, threads), K * N / kMinChunk));
-  const ChunkFn fn = PickChunk(static_cast<int>(M), std::make_integer_sequence<int, kMaxRows>{});
-  const float* xs = x.typed_data();
-  const float* ws = w.typed_data();
-  float* out = y->typed_data();
-  // with one split per matrix the chunks write the output; else partial sums, added below
-  std::vector<float> partial(splits > 1 ? G * splits * M * N : 0);
-  const int64_t per = (K + splits - 1) / splits;
-  vmas::ParallelFor(G * splits, [&](int64_t c) {
-    const int64_t g = c / splits, part = c % splits;
-    const int64_t k0 = part * per, k1 = std::min(K, k0 + per);
-    float* dest = splits > 1 ? partial.data() + c * M * N : out + g * M * N;
-    fn(xs + g * M * K, ws + g * K * N, dest, K, N, k0, k1);
-  });
-  if (splits > 1) {
-    for (int64_t g = 0; g < G; ++g) {
-      const float* p = partial.data() + g * splits * M * N;
-      float* o = out + g * M * N;
-      std::memcpy(o, p, sizeof(float) * M * N);
-      for (int64_t s = 1; s < splits; ++s)
-        for (int64_t i = 0; i < M * N; ++i) o[i] += p[s * M * N + i];
-    }
+  std::vector<Product> products;
+  for (int64_t g = 0; g < G; ++g)
+    products.push_back({x.typed_data() + g * M * K, w.typed_data() + g * K * N,
+                        y->typed_data() + g * M * N, K, N});
+  RunProducts(products, M);
+  return ffi::Error::Success();
+}
+
+// x[M, K] times each of several w_i[K, N_i] -> y_i[M, N_i]: one call (and one split of the
+// work between threads) for, e.g., the query, key and value projections of one input.
+ffi::Error RowsMatmulShared(ffi::Buffer<ffi::F32> x, ffi::RemainingArgs ws,
+                            ffi::RemainingRets ys) {
+  const auto xd = x.dimensions();
+  if (xd.size() != 2 || ws.size() != ys.size() || ws.size() == 0)
+    return ffi::Error::InvalidArgument("rows_matmul_shared: want x [M, K], w_i, one y_i each");
+  const int64_t M = xd[0], K = xd[1];
+  if (M < 1 || M > kMaxRows)
+    return ffi::Error::InvalidArgument("rows_matmul_shared: 1..8 rows only");
+  std::vector<Product> products;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    auto w = ws.get<ffi::Buffer<ffi::F32>>(i);
+    auto y = ys.get<ffi::Buffer<ffi::F32>>(i);
+    if (!w.has_value() || !y.has_value())
+      return ffi::Error::InvalidArgument("rows_matmul_shared: fp32 weights and outputs only");
+    const auto wd = w->dimensions();
+    if (wd.size() != 2 || wd[0] != K)
+      return ffi::Error::InvalidArgument("rows_matmul_shared: want each w_i [K, N_i]");
+    products.push_back({x.typed_data(), w->typed_data(), (*y)->typed_data(), K, wd[1]});
   }
+  RunProducts(products, M);
   return ffi::Error::Success();
 }
 
@@ -109,3 +157,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(VmasRowsMatmul, RowsMatmul,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(VmasRowsMatmulShared, RowsMatmulShared,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .RemainingArgs()
+                                  .RemainingRets());

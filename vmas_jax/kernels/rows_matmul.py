@@ -19,6 +19,7 @@ from vmas_jax.kernels.native import available
 
 MAX_ROWS = 8
 _TARGET = "vmas_rows_matmul"
+_SHARED_TARGET = "vmas_rows_matmul_shared"
 
 
 def _xla(x, w):
@@ -52,3 +53,26 @@ def matmul(x, w):
   if not usable(x, w):
     return _xla(x, w)
   return jax.lax.platform_dependent(x, w, cpu=_kernel, default=_xla)
+
+
+@jax.custom_jvp
+def _shared_kernel(x, *ws):
+  outs = [jax.ShapeDtypeStruct((x.shape[0], w.shape[1]), jnp.float32) for w in ws]
+  return tuple(jax.ffi.ffi_call(_SHARED_TARGET, outs, vmap_method="sequential")(x, *ws))
+
+
+@_shared_kernel.defjvp
+def _shared_kernel_jvp(primals, tangents):
+  (x, *ws), (dx, *dws) = primals, tangents
+  xla = lambda a, b: _xla(a[None], b[None])[0]
+  return _shared_kernel(x, *ws), tuple(xla(dx, w) + xla(x, dw) for w, dw in zip(ws, dws))
+
+
+def matmul_shared(x, ws) -> list:
+  """x [M, K] @ each w_i [K, N_i] -> [M, N_i] fp32, in one kernel call where `usable` (the
+  query, key and value projections of one input: one split of the work, not three), else
+  XLA's products."""
+  fallback = lambda x, *ws: tuple(_xla(x[None], w[None])[0] for w in ws)
+  if not all(usable(x[None], w[None]) for w in ws):
+    return list(fallback(x, *ws))
+  return list(jax.lax.platform_dependent(x, *ws, cpu=_shared_kernel, default=fallback))

@@ -128,7 +128,7 @@ class DecoderBlock(nn.Module):
     # causal self-attention, against the cache when there is one
     sa = attn("self_attn")
     x = norm("self_attn_layer_norm")(h)
-    q, (k, v) = sa.project_q(x), sa.project_kv(x)
+    q, k, v = sa.project_qkv(x)
     mask = None
     if cache is not None:
       put = lambda buf, x: jax.lax.dynamic_update_slice(buf, heads_first(x).astype(buf.dtype),
