@@ -90,6 +90,19 @@ def test_dense_with_named_axes_gives_the_same_output_through_the_kernel():
 
 
 @needs_compiler
+def test_attention_projections_with_biases_in_one_kernel_call():
+  x = jnp.asarray(np.random.RandomState(9).randn(2, 1, 16).astype(np.float32))
+  make = lambda impl: layers.MultiHeadAttention(4, 4, use_bias=True, matmul_impl=impl)
+  variables = make("xla").init(jax.random.key(0), x)
+  variables = jax.tree.map(lambda v: v + 0.1, variables)  # nonzero biases
+  qkv = lambda impl: jax.jit(lambda v, x: make(impl).apply(
+      v, x, method=layers.MultiHeadAttention.project_qkv))
+  for got, want in zip(qkv("rows")(variables, x), qkv("xla")(variables, x)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  assert "vmas_rows_matmul_shared" in qkv("rows").lower(variables, x).as_text()
+
+
+@needs_compiler
 def test_decoding_steps_give_the_same_logits_through_the_kernel():
   cfg = DecoderConfig(num_layers=2, d_model=256, num_heads=4, ffn_dim=512, vocab_size=64,
                       scan_layers=False)  # 256 x 512 layers: split between threads
