@@ -1,4 +1,5 @@
-"""A CPU kernel for products with a few rows: y[G, M, N] = x[G, M, K] @ w[G, K, N], M <= 8.
+"""A CPU kernel for products with a few rows: y[G, M, N] = x[G, M, K] @ w[G, K, N], M <= 8
+(`matmul`), and x[M, K] times several w_i[K, N_i] in one call (`matmul_shared`).
 
 A decoding step multiplies one or two activation rows (two with classifier-free guidance) by
 every weight matrix, so on a CPU it is bound by how fast the weights stream from memory.  XLA
@@ -7,7 +8,7 @@ each matrix once for all rows, split over every core (on the 2-core development 
 about 31 GB/s against XLA's 15-17 for chains of [2, 1024] x [1024, N] products).
 
 The C++ source (`rows_matmul.cc`) is built on first use by `native`; where it cannot be,
-`matmul` is the XLA product.
+both are XLA's products.
 """
 
 from __future__ import annotations
