@@ -109,8 +109,10 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       # synthetic training sets only (data.synthetic.make_synthetic_videos): beats moved by up
       # to this fraction of the period, the chance the colour/note changes at a beat, and a
       # grid in seconds every beat is rounded to (0.02: the codec frames; the held-out
-      # videos of `vmas bench alignment` follow it too)
+      # videos of `vmas bench alignment` follow it too); continuous tempos (any bpm between
+      # the training ones, not near the held-out ones) instead of four
       synthetic_beat_jitter=0.0, synthetic_colour_change=0.0, synthetic_beat_grid=0.0,
+      synthetic_continuous_tempo=False,
       clip_seconds=10.0, global_batch_size=32, shuffle_seed=0, num_workers=0,
       prefetch_buffer=2, read_threads=2, frames_format="jpeg",  # jpeg | features
       # prepare: share of source videos held out (by path hash), JPEG quality, whether to

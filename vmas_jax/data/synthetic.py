@@ -33,6 +33,7 @@ SHAPES = ("square", "circle")
 # for held-out evaluation: tempos between the training ones and shapes training never shows
 HELD_OUT_TEMPOS_BPM = (75.0, 105.0, 135.0)
 HELD_OUT_SHAPES = ("triangle", "diamond")
+TEMPO_MARGIN_BPM = 5.0  # continuous training tempos keep this far from the held-out ones
 SOURCE_FPS = 24.0  # the videos' own frame rate: a flash is on screen within 42 ms of its beat
 
 
@@ -51,6 +52,14 @@ def jittered_beats(beats: np.ndarray, jitter: float, fps: float, seconds: float,
   moved = beats + rng.uniform(-jitter, jitter, len(beats)) * period
   moved = np.round(np.clip(moved, 0.0, seconds - 1.0 / fps) * fps) / fps
   return np.unique(moved)
+
+
+def _continuous_tempo(rng: np.random.Generator, low: float, high: float, avoid) -> float:
+  """A tempo uniform in [low, high] bpm, at least TEMPO_MARGIN_BPM from each of `avoid`."""
+  while True:
+    bpm = float(rng.uniform(low, high))
+    if all(abs(bpm - a) >= TEMPO_MARGIN_BPM for a in avoid):
+      return round(bpm, 3)
 
 
 def snap_beats(beats: np.ndarray, grid: float) -> np.ndarray:
@@ -184,14 +193,17 @@ def training_set_options(config) -> dict:
               sample_rate=int(config.codec.sample_rate),
               beat_jitter=float(d.get("synthetic_beat_jitter", 0.0)),
               colour_change=float(d.get("synthetic_colour_change", 0.0)),
-              beat_grid=float(d.get("synthetic_beat_grid", 0.0)))
+              beat_grid=float(d.get("synthetic_beat_grid", 0.0)),
+              continuous_tempo=bool(d.get("synthetic_continuous_tempo", False)),
+              avoid_tempos=HELD_OUT_TEMPOS_BPM)
 
 
 def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
                           size: int = 64, fps: float = SOURCE_FPS,
                           sample_rate: int = 32000, tempos=TEMPOS_BPM,
                           shapes=SHAPES, picture: bool = True, beat_jitter: float = 0.0,
-                          colour_change: float = 0.0, beat_grid: float = 0.0) -> list[dict]:
+                          colour_change: float = 0.0, beat_grid: float = 0.0,
+                          continuous_tempo: bool = False, avoid_tempos=()) -> list[dict]:
   """Write `n` aligned videos `out_dir/synth_XXXX.mp4` and `out_dir/labels.json`; with
   `picture=False` their soundtracks alone, `out_dir/synth_XXXX.wav` (music-only training).
 
@@ -205,7 +217,10 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
   tell where the next note falls; `colour_change` switches the colour (and the note) at each
   beat with that probability (`beat_colours`), so the notes so far do not tell the next one.
   Both 0 (the default) give one colour at a steady tempo.  `beat_grid` > 0 puts every beat
-  on that grid of seconds (`snap_beats`).
+  on that grid of seconds (`snap_beats`).  `continuous_tempo` draws each tempo uniformly
+  between the least and the greatest of `tempos` instead of from them, never within
+  TEMPO_MARGIN_BPM of `avoid_tempos` (the held-out ones): a model then cannot learn a few
+  beat periods by heart and must time its notes from the video.
   """
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +230,8 @@ def make_synthetic_videos(out_dir, n: int, seconds: float = 10.0, seed: int = 0,
   for i in range(n):
     c = int(rng.integers(len(colors)))
     bpm = float(tempos[int(rng.integers(len(tempos)))])
+    if continuous_tempo:  # drawn only then, so the plain sets of a seed stay as they were
+      bpm = _continuous_tempo(rng, min(tempos), max(tempos), avoid_tempos)
     shape = shapes[int(rng.integers(len(shapes)))]
     # first beat on a video frame so that the flash is seen exactly at the onset
     phase = int(rng.integers(0, max(1, int(fps * 60.0 / bpm)))) / fps
