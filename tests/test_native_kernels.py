@@ -1,10 +1,12 @@
 """The native CPU kernels (`vmas_jax.kernels`): the rows product equals XLA's in values,
-derivatives and under vmap; the decoder's decoding step gives the same logits through it;
+derivatives and under vmap; the decoder's decoding step gives the same logits through it
+and through the fused q/k/v layout;
 without a compiler everything falls back to XLA."""
 
 import dataclasses
 import shutil
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +14,8 @@ import pytest
 
 from vmas_jax import layers
 from vmas_jax.kernels import native, rows_matmul
-from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache
+from vmas_jax.models.music_decoder import (DecoderConfig, MusicDecoder, empty_cache,
+                                           fuse_self_attention)
 
 needs_compiler = pytest.mark.skipif(
     not (shutil.which("c++") or shutil.which("g++")), reason="no C++ compiler")
@@ -89,17 +92,22 @@ def test_dense_with_named_axes_gives_the_same_output_through_the_kernel():
   assert "vmas_rows_matmul" in jax.jit(rows.apply).lower(variables, x).as_text()
 
 
-@needs_compiler
-def test_attention_projections_with_biases_in_one_kernel_call():
+def test_fused_qkv_layout_gives_the_separate_projections():
   x = jnp.asarray(np.random.RandomState(9).randn(2, 1, 16).astype(np.float32))
   make = lambda impl: layers.MultiHeadAttention(4, 4, use_bias=True, matmul_impl=impl)
   variables = make("xla").init(jax.random.key(0), x)
-  variables = jax.tree.map(lambda v: v + 0.1, variables)  # nonzero biases
+  variables = jax.tree.map(lambda v: v + 0.1, nn.unbox(variables))  # nonzero biases
+  fused = {"params": layers.fuse_qkv(variables["params"])}
+  assert set(fused["params"]) == {"qkv_proj", "out_proj"}
   qkv = lambda impl: jax.jit(lambda v, x: make(impl).apply(
       v, x, method=layers.MultiHeadAttention.project_qkv))
-  for got, want in zip(qkv("rows")(variables, x), qkv("xla")(variables, x)):
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-  assert "vmas_rows_matmul_shared" in qkv("rows").lower(variables, x).as_text()
+  want = qkv("xla")(variables, x)
+  impls = ("xla", "rows") if native.available() else ("xla",)
+  for impl in impls:
+    for got, w in zip(qkv(impl)(fused, x), want):
+      np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-5)
+  if native.available():  # one kernel call reads the three matrices
+    assert qkv("rows").lower(fused, x).as_text().count("vmas_rows_matmul") == 1
 
 
 @needs_compiler
@@ -109,19 +117,21 @@ def test_decoding_steps_give_the_same_logits_through_the_kernel():
   memory = jnp.asarray(np.random.RandomState(2).randn(1, 5, 256).astype(np.float32))
   tokens = jnp.asarray(np.random.RandomState(3).randint(0, 64, (2, 4, 1)))
   variables = MusicDecoder(cfg).init(jax.random.key(0), tokens[:1], memory)
+  fused = {"params": fuse_self_attention(nn.unbox(variables)["params"])}
   outs = {}
-  for impl in ("xla", "rows"):
-    module = MusicDecoder(dataclasses.replace(cfg, matmul_impl=impl))
+  for impl, v in (("xla", variables), ("rows", variables), ("fused rows", fused)):
+    module = MusicDecoder(dataclasses.replace(cfg, matmul_impl=impl.split()[-1]))
     cache = empty_cache(cfg, 2, 8, jnp.ones((2, 5), bool))
     step = jax.jit(lambda v, t, c, i, m=None: module.apply(v, t, c, i, m, method=module.decode),
                    static_argnums=3)
-    if impl == "rows":
-      text = step.lower(variables, tokens, cache, 0, jnp.concatenate([memory] * 2)).as_text()
-      assert "vmas_rows_matmul" in text and "vmas_rows_matmul_shared" in text  # q, k, v
-    logits0, cache = step(variables, tokens, cache, 0, jnp.concatenate([memory] * 2))
-    logits1, _ = step(variables, tokens[:, :, ::-1], cache, 1)
+    if impl != "xla":
+      assert "vmas_rows_matmul" in step.lower(v, tokens, cache, 0,
+                                              jnp.concatenate([memory] * 2)).as_text()
+    logits0, cache = step(v, tokens, cache, 0, jnp.concatenate([memory] * 2))
+    logits1, _ = step(v, tokens[:, :, ::-1], cache, 1)
     outs[impl] = np.stack([logits0, logits1])
-  np.testing.assert_allclose(outs["rows"], outs["xla"], rtol=1e-4, atol=1e-4)
+  for impl in ("rows", "fused rows"):
+    np.testing.assert_allclose(outs[impl], outs["xla"], rtol=1e-4, atol=1e-4)
   assert np.abs(outs["xla"]).max() > 0.1  # the comparison is not of zeros
 
 

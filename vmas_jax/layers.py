@@ -231,6 +231,8 @@ class MultiHeadAttention(nn.Module):
     self.k_proj = Dense(hd, ("embed",), ("heads", "kv"), **kw)
     self.v_proj = Dense(hd, ("embed",), ("heads", "kv"), **kw)
     self.out_proj = Dense(self.num_heads * self.head_dim, ("heads", "kv"), ("embed",), **kw)
+    # the decoding layout's q, k and v in one matrix (`fuse_qkv`); never initialised
+    self.qkv_proj = Dense((3,) + hd, ("embed",), (None, "heads", "kv"), **kw)
 
   def project_q(self, x: Array) -> Array:
     """x [B, S, D] -> q [B, S, H, Dh]."""
@@ -241,22 +243,11 @@ class MultiHeadAttention(nn.Module):
     return remat.tag(self.k_proj(x), remat.QKV), remat.tag(self.v_proj(x), remat.QKV)
 
   def project_qkv(self, x: Array) -> tuple[Array, Array, Array]:
-    """x [B, S, D] -> (q, k, v) each [B, S, H, Dh].  With matmul_impl "rows" and few rows
-    (a decoding step), one rows-kernel call reads the three matrices."""
-    b, s, d = x.shape
-    if (self.matmul_impl == "rows" and b * s <= rows_matmul.MAX_ROWS
-        and not self.is_initializing()):
-      projs = (self.q_proj, self.k_proj, self.v_proj)
-      params = [nn.unbox(p.variables["params"]) for p in projs]
-      ys = rows_matmul.matmul_shared(
-          x.reshape(b * s, d).astype(self.dtype),
-          [p["kernel"].astype(self.dtype).reshape(d, -1) for p in params])
-      out = []
-      for y, p in zip(ys, params):
-        y = y.reshape(b, s, self.num_heads, self.head_dim).astype(self.dtype)
-        out.append(remat.tag(y + p["bias"].astype(self.dtype) if "bias" in p else y,
-                             remat.QKV))
-      return tuple(out)
+    """x [B, S, D] -> (q, k, v) each [B, S, H, Dh].  In the decoding layout (`fuse_qkv`:
+    one `qkv_proj` [D, 3, H, Dh] in place of q/k/v_proj) one product reads the three."""
+    if self.has_variable("params", "qkv_proj"):
+      y = self.qkv_proj(x)  # [B, S, 3, H, Dh]
+      return tuple(remat.tag(y[:, :, i], remat.QKV) for i in range(3))
     return (self.project_q(x),) + self.project_kv(x)
 
   def attend_out(self, q: Array, k: Array, v: Array, mask: Array | None = None,
@@ -273,6 +264,20 @@ class MultiHeadAttention(nn.Module):
     """x [B, S, D], context [B, M, D] (defaults to x) -> [B, S, D]."""
     k, v = self.project_kv(x if context is None else context)
     return self.attend_out(self.project_q(x), k, v, mask)
+
+
+def fuse_qkv(params: dict) -> dict:
+  """One self-attention module's params in the decoding layout: q_proj, k_proj and v_proj
+  (kernels [D, H, Dh]) become one `qkv_proj` (kernel [D, 3, H, Dh], bias [3, H, Dh]) that
+  `MultiHeadAttention.project_qkv` reads in one product: one kernel launch and one pass
+  over the three matrices per decoding step.  Not for cross-attention, whose keys and
+  values come from another input."""
+  names = ("q_proj", "k_proj", "v_proj")
+  out = {k: v for k, v in params.items() if k not in names}
+  stack = lambda key: jnp.stack([params[n][key] for n in names], axis=1 if key == "kernel"
+                                else 0)
+  out["qkv_proj"] = {key: stack(key) for key in params["q_proj"]}
+  return out
 
 
 def sinusoidal_embedding(positions: Array, dim: int, max_period: float = 10000.0,

@@ -28,7 +28,8 @@ import jax.numpy as jnp
 from vmas_jax.kernels import huge_pages
 from vmas_jax.kernels.native import available as kernels_available
 from vmas_jax.models import delay_pattern, text_video
-from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder, empty_cache, unstack_layers
+from vmas_jax.models.music_decoder import (DecoderConfig, MusicDecoder, empty_cache,
+                                           fuse_self_attention, unstack_layers)
 
 
 @flax.struct.dataclass
@@ -242,7 +243,8 @@ class Sampler:
     codes = sampler.sample(memory, mask, num_frames, rng, top_k=250, guidance_scale=3.0)
 
   The weights are held in the layout decoding runs (layers unrolled: a scanned stack would
-  slice, i.e. copy, every layer's weights at each step) with matrices in the compute dtype
+  slice, i.e. copy, every layer's weights at each step; each self-attention's q, k and v in
+  one matrix, `layers.fuse_qkv`) with matrices in the compute dtype
   (decoding is bound by reading weights; norms and the null memory stay fp32), so the
   windows of a long video, and every other call, reuse them without copying.  The compute
   dtype is the config's (bf16 by default) on accelerators and fp32 on CPU, whose bf16
@@ -262,6 +264,7 @@ class Sampler:
     cdt = jnp.dtype(config.dtype)
     self.config = config
     params = jax.tree.map(lambda x: jnp.asarray(x, cdt if jnp.ndim(x) >= 2 else None), params)
+    params = fuse_self_attention(flax.core.unfreeze(params))
     if cpu and jax.device_count() == 1:  # the matrices a step streams, on huge pages
       leaves, tree = jax.tree.flatten(params)
       big = [i for i, x in enumerate(leaves) if x.ndim >= 2]

@@ -346,6 +346,16 @@ def stack_layers(params: dict, num_layers: int) -> dict:
   return out
 
 
+def fuse_self_attention(params: dict) -> dict:
+  """Unrolled-layout params (`layers_i/...`) with every layer's self-attention q/k/v in one
+  matrix (`layers.fuse_qkv`), the layout `MusicDecoder.decode` reads fastest."""
+  out = dict(params)
+  for name, layer in params.items():
+    if name.startswith("layers_") and "q_proj" in layer.get("self_attn", {}):
+      out[name] = dict(layer, self_attn=layers.fuse_qkv(layer["self_attn"]))
+  return out
+
+
 def unstack_layers(params: dict) -> dict:
   """`layers` (scan layout) -> `layers_0..layers_{L-1}` (numpy or jax arrays, kept where
   they are)."""
