@@ -32,3 +32,12 @@ def test_all_configs_load(size):
 
 def test_cli_without_command_exits_2(capsys):
   assert cli.main([]) == 2
+
+
+def test_a_run_saved_before_a_field_keeps_the_behaviour_it_had():
+  from vmas_jax.config_defaults import base_config
+  from vmas_jax.config_utils import with_defaults
+  saved = base_config("tiny").to_dict()
+  assert with_defaults(saved).model.beat_lookahead == 4  # today's default
+  del saved["model"]["beat_lookahead"]  # saved before beat lookahead existed
+  assert with_defaults(saved).model.beat_lookahead == 0

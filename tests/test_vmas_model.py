@@ -17,7 +17,8 @@ def test_vmas_outputs_and_beat_alignment():
   config = load_config("tiny", [
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.codec.codebook_size=64",
-      "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False"])
+      "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False",
+      "--config.model.beat_lookahead=0"])
   model = build_model(config)
   batch = memory_data.make_example_batch(config, 2, seed=0,
                                          feature_dim=model.video_encoder.feature_dim)
@@ -70,7 +71,7 @@ def test_null_memory_contrastive_music_is_the_retrieval_embedding():
                       )["params"]
     # a null memory unlike the video's, and a beat embedding with weight
     params["decoder"]["null_memory"] = jnp.full_like(params["decoder"]["null_memory"], 3.0)
-    params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (1, 64))
+    params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (5, 64))
     out = model.apply({"params": params}, batch)
     alone = model.apply({"params": params}, batch["codes"], method=VMAS.embed_music)
     embeds[how] = (np.asarray(out.music_embed), np.asarray(alone))
@@ -78,3 +79,33 @@ def test_null_memory_contrastive_music_is_the_retrieval_embedding():
   np.testing.assert_allclose(trained, alone, atol=1e-5)
   trained, alone = embeds["conditioned"]
   assert np.abs(trained - alone).max() > 1e-3
+
+
+def test_beat_lookahead_shows_each_position_the_next_frames_of_the_curve():
+  """model.beat_lookahead=2: decoder position p reads the curve at frames p..p+2, so a beat
+  at frame 10 reaches positions 8, 9 and 10 and nothing before 8."""
+  config = load_config("tiny", [
+      "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
+      "--config.data.frames_format=features", "--config.codec.codebook_size=64",
+      "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False",
+      "--config.model.beat_lookahead=2"])
+  model = build_model(config)
+  batch = memory_data.make_example_batch(config, 2, seed=0,
+                                         feature_dim=model.video_encoder.feature_dim)
+  params = nn.unbox(jax.jit(lambda: model.init({"params": jax.random.key(0)}, batch))())["params"]
+  assert params["beat_embed"]["kernel"].shape == (3, 64)
+  params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (3, 64))
+  offsets = jax.jit(lambda p, beat: model.apply({"params": p}, beat, 20,
+                                                method=VMAS.beat_offsets))
+  curve = np.zeros((1, 12), np.float32)
+  base = offsets(params, curve)
+  curve[:, 10] = 1.0
+  moved = np.abs(np.asarray(offsets(params, curve) - base)).max(-1)[0]  # [20]
+  assert set(np.nonzero(moved > 1e-6)[0]) == {8, 9, 10}
+  # the whole model: the bump changes no logits before position 8
+  bumped = dict(batch, video_beat=batch["video_beat"].copy())
+  bumped["video_beat"][:, 10] += 1.0
+  apply = jax.jit(lambda p, bt: model.apply({"params": p}, bt))
+  out, out2 = apply(params, batch), apply(params, bumped)
+  np.testing.assert_allclose(out2.logits[:, :, :8], out.logits[:, :, :8], atol=1e-6)
+  assert np.abs(out2.logits[:, :, 8] - out.logits[:, :, 8]).max() > 1e-4

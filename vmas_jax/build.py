@@ -99,6 +99,7 @@ def build_model(config) -> VMAS:
               contrastive_dim=config.model.contrastive_dim,
               temperature_init=config.model.temperature_init,
               beat_conditioning=config.model.beat_conditioning,
+              beat_lookahead=int(config.model.get("beat_lookahead", 0)),
               contrastive_music=config.model.get("contrastive_music", "conditioned"),
               cond_dropout=config.decoder.cond_dropout,
               chunked_logits=config.loss.chunked_logits,

@@ -86,9 +86,12 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # contrastive_music: how training embeds the music for the contrastive loss -- "conditioned"
   # (the teacher-forced pass that also sees the video) or "null_memory" (a second decoder
   # pass with the null memory and no beat curve: the music alone, as retrieval embeds it)
+  # beat_lookahead: decoder position f reads the video beat curve at frames f..f+lookahead
+  # (a flash shows on the video frame after its beat: without it the decoder sees a beat only
+  # after the note should have started, and times notes from the music's past instead)
   c.model = ml_collections.ConfigDict(dict(
       contrastive_dim=512, temperature_init=0.07, beat_conditioning=True,
-      contrastive_music="conditioned"))
+      contrastive_music="conditioned", beat_lookahead=4))
   # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
   c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
                                           chunked_logits=True))

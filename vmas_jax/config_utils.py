@@ -45,13 +45,22 @@ def load_config(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_co
   return config
 
 
+# Fields added with a default that differs from how runs behaved before them: a run saved
+# without the field reads this value (its behaviour), not today's default.
+_VALUE_BEFORE_FIELD = {("model", "beat_lookahead"): 0}
+
+
 def with_defaults(saved: dict) -> ml_collections.ConfigDict:
   """The config a run saved as JSON, completed with today's defaults: a field added after the
-  run was saved reads its default, so every field can be read without `.get`."""
+  run was saved reads its default (or, in _VALUE_BEFORE_FIELD, the behaviour the run had), so
+  every field can be read without `.get`."""
   from vmas_jax.config_defaults import base_config
   config = base_config("tiny")
   with config.ignore_type():
     config.update(saved)
+  for (section, field), value in _VALUE_BEFORE_FIELD.items():
+    if field not in saved.get(section, {}):
+      config[section][field] = value
   return config
 
 

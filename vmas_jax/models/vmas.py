@@ -2,7 +2,7 @@
 
   video (frames | features) --TemporalVideoEncoder--> tokens [B, T*P, D]  (cross-attn memory)
                                                   \\-> global_embed [B, E] -> proj -> L2 norm
-  video_beat [B, F] -> linear(scalar) + learned vector -> added to decoder input position f
+  video_beat [B, F] -> linear(frames f..f+lookahead) + bias -> added to decoder input position f
   codes [B, K, F] -> delay pattern -> teacher-forced decoder -> logits [B, K, S, V]
                                                            \\-> hidden [B, S, D]
         hidden -> masked mean -> proj -> L2 norm   (music embedding, contrastive)
@@ -61,6 +61,10 @@ class VMAS(nn.Module):
   temperature_init: float = 0.07
   min_temperature: float = 0.01
   beat_conditioning: bool = True
+  # input position f reads the beat curve at frames f..f+beat_lookahead: a flash is seen on
+  # the video frame at or after its beat, up to a frame (42 ms at 24 fps) later, so without
+  # lookahead a causal decoder learns of a beat only after the note should have started
+  beat_lookahead: int = 0
   cond_dropout: float = 0.1
   # the music embedding of the contrastive loss: "conditioned" = the teacher-forced hidden
   # states of the pass that sees the video; "null_memory" = a second pass over the same tokens
@@ -104,11 +108,14 @@ class VMAS(nn.Module):
     return batch["features"] if "features" in batch else batch["frames"]
 
   def beat_offsets(self, video_beat, length: int):
-    """video_beat [B, F] -> input offsets [B, length, D] (zeros past frame F-1)."""
+    """video_beat [B, F] -> input offsets [B, length, D]: position p reads the curve at
+    frames p..p+beat_lookahead (zeros past frame F-1)."""
     b, f = video_beat.shape
-    curve = jnp.zeros((b, length), jnp.float32).at[:, :min(f, length)].set(
-        video_beat[:, :length].astype(jnp.float32))
-    return self.beat_embed(curve[..., None])
+    n = self.beat_lookahead + 1
+    curve = jnp.zeros((b, length + n - 1), jnp.float32).at[:, :min(f, length + n - 1)].set(
+        video_beat[:, :length + n - 1].astype(jnp.float32))
+    windows = jnp.stack([curve[:, i:i + length] for i in range(n)], axis=-1)  # [B, length, n]
+    return self.beat_embed(windows)
 
   def encode_video(self, video, frame_times, frame_mask, video_beat=None, length=None, *,
                    deterministic: bool = True, text_ids=None, text_mask=None):
