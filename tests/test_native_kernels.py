@@ -63,25 +63,6 @@ def test_kernel_derivatives_and_vmap_equal_the_xla_product():
 
 
 @needs_compiler
-def test_shared_input_products_equal_xlas_in_one_call():
-  rs = np.random.RandomState(8)
-  x = jnp.asarray(rs.randn(2, 512).astype(np.float32))
-  ws = [jnp.asarray(rs.randn(512, n).astype(np.float32)) for n in (640, 640, 96)]
-  got = jax.jit(rows_matmul.matmul_shared)(x, ws)  # 640-wide: split between threads
-  for y, w in zip(got, ws):
-    np.testing.assert_allclose(y, np.asarray(x, np.float64) @ np.asarray(w, np.float64),
-                               rtol=1e-5, atol=1e-3)
-  assert jax.jit(rows_matmul.matmul_shared).lower(x, ws).as_text().count(
-      "vmas_rows_matmul_shared") >= 1
-  loss = lambda f: lambda x, ws: sum(jnp.sum(jnp.sin(y)) for y in f(x, ws))
-  xla = lambda x, ws: [x @ w for w in ws]
-  got = jax.grad(loss(rows_matmul.matmul_shared), argnums=(0, 1))(x, ws)
-  want = jax.grad(loss(xla), argnums=(0, 1))(x, ws)
-  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
-
-
-@needs_compiler
 def test_dense_with_named_axes_gives_the_same_output_through_the_kernel():
   x = jnp.asarray(np.random.RandomState(1).randn(2, 1, 4, 8).astype(np.float32))  # [B, S, H, Dh]
   xla = layers.Dense(24, ("heads", "kv"), ("embed",))

@@ -25,7 +25,7 @@ import jax
 
 _HERE = Path(__file__).parent
 # FFI target name -> the handler symbol its source defines
-TARGETS = {"vmas_rows_matmul": "VmasRowsMatmul", "vmas_rows_matmul_shared": "VmasRowsMatmulShared"}
+TARGETS = {"vmas_rows_matmul": "VmasRowsMatmul"}
 log = logging.getLogger(__name__)
 
 

@@ -125,31 +125,6 @@ ffi::Error RowsMatmul(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> w,
   return ffi::Error::Success();
 }
 
-// x[M, K] times each of several w_i[K, N_i] -> y_i[M, N_i]: one call (and one split of the
-// work between threads) for, e.g., the query, key and value projections of one input.
-ffi::Error RowsMatmulShared(ffi::Buffer<ffi::F32> x, ffi::RemainingArgs ws,
-                            ffi::RemainingRets ys) {
-  const auto xd = x.dimensions();
-  if (xd.size() != 2 || ws.size() != ys.size() || ws.size() == 0)
-    return ffi::Error::InvalidArgument("rows_matmul_shared: want x [M, K], w_i, one y_i each");
-  const int64_t M = xd[0], K = xd[1];
-  if (M < 1 || M > kMaxRows)
-    return ffi::Error::InvalidArgument("rows_matmul_shared: 1..8 rows only");
-  std::vector<Product> products;
-  for (size_t i = 0; i < ws.size(); ++i) {
-    auto w = ws.get<ffi::Buffer<ffi::F32>>(i);
-    auto y = ys.get<ffi::Buffer<ffi::F32>>(i);
-    if (!w.has_value() || !y.has_value())
-      return ffi::Error::InvalidArgument("rows_matmul_shared: fp32 weights and outputs only");
-    const auto wd = w->dimensions();
-    if (wd.size() != 2 || wd[0] != K)
-      return ffi::Error::InvalidArgument("rows_matmul_shared: want each w_i [K, N_i]");
-    products.push_back({x.typed_data(), w->typed_data(), (*y)->typed_data(), K, wd[1]});
-  }
-  RunProducts(products, M);
-  return ffi::Error::Success();
-}
-
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(VmasRowsMatmul, RowsMatmul,
@@ -157,9 +132,3 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(VmasRowsMatmul, RowsMatmul,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(VmasRowsMatmulShared, RowsMatmulShared,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .RemainingArgs()
-                                  .RemainingRets());

@@ -1,5 +1,4 @@
-"""A CPU kernel for products with a few rows: y[G, M, N] = x[G, M, K] @ w[G, K, N], M <= 8
-(`matmul`), and x[M, K] times several w_i[K, N_i] in one call (`matmul_shared`).
+"""A CPU kernel for products with a few rows: y[G, M, N] = x[G, M, K] @ w[G, K, N], M <= 8.
 
 A decoding step multiplies one or two activation rows (two with classifier-free guidance) by
 every weight matrix, so on a CPU it is bound by how fast the weights stream from memory.  XLA
@@ -20,7 +19,6 @@ from vmas_jax.kernels.native import available
 
 MAX_ROWS = 8
 _TARGET = "vmas_rows_matmul"
-_SHARED_TARGET = "vmas_rows_matmul_shared"
 
 
 def _xla(x, w):
@@ -54,26 +52,3 @@ def matmul(x, w):
   if not usable(x, w):
     return _xla(x, w)
   return jax.lax.platform_dependent(x, w, cpu=_kernel, default=_xla)
-
-
-@jax.custom_jvp
-def _shared_kernel(x, *ws):
-  outs = [jax.ShapeDtypeStruct((x.shape[0], w.shape[1]), jnp.float32) for w in ws]
-  return tuple(jax.ffi.ffi_call(_SHARED_TARGET, outs, vmap_method="sequential")(x, *ws))
-
-
-@_shared_kernel.defjvp
-def _shared_kernel_jvp(primals, tangents):
-  (x, *ws), (dx, *dws) = primals, tangents
-  xla = lambda a, b: _xla(a[None], b[None])[0]
-  return _shared_kernel(x, *ws), tuple(xla(dx, w) + xla(x, dw) for w, dw in zip(ws, dws))
-
-
-def matmul_shared(x, ws) -> list:
-  """x [M, K] @ each w_i [K, N_i] -> [M, N_i] fp32, in one kernel call where `usable` (the
-  query, key and value projections of one input: one split of the work, not three), else
-  XLA's products."""
-  fallback = lambda x, *ws: tuple(_xla(x[None], w[None])[0] for w in ws)
-  if not all(usable(x[None], w[None]) for w in ws):
-    return list(fallback(x, *ws))
-  return list(jax.lax.platform_dependent(x, *ws, cpu=_shared_kernel, default=fallback))
