@@ -13,17 +13,23 @@ from vmas_jax.models.vmas import VMAS
 from vmas_jax.train import memory_data
 
 
-def test_vmas_outputs_and_beat_alignment():
+def _tiny_model(lookahead: int):
+  """(model, a batch of 2 clips of 0.5 s, its params) of a tiny VMAS with that lookahead."""
   config = load_config("tiny", [
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.codec.codebook_size=64",
       "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False",
-      "--config.model.beat_lookahead=0"])
+      f"--config.model.beat_lookahead={lookahead}"])
   model = build_model(config)
   batch = memory_data.make_example_batch(config, 2, seed=0,
                                          feature_dim=model.video_encoder.feature_dim)
-  b, k, f = batch["codes"].shape
   params = nn.unbox(jax.jit(lambda: model.init({"params": jax.random.key(0)}, batch))())["params"]
+  return model, batch, params
+
+
+def test_vmas_outputs_and_beat_alignment():
+  model, batch, params = _tiny_model(lookahead=0)
+  b, k, f = batch["codes"].shape
   np.testing.assert_allclose(params["log_temperature"], math.log(0.07), rtol=1e-6)
   # The beat embedding starts at zero (a pretrained decoder is unperturbed); give it weight.
   params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (1, 64))
@@ -84,15 +90,7 @@ def test_null_memory_contrastive_music_is_the_retrieval_embedding():
 def test_beat_lookahead_shows_each_position_the_next_frames_of_the_curve():
   """model.beat_lookahead=2: decoder position p reads the curve at frames p..p+2, so a beat
   at frame 10 reaches positions 8, 9 and 10 and nothing before 8."""
-  config = load_config("tiny", [
-      "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
-      "--config.data.frames_format=features", "--config.codec.codebook_size=64",
-      "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False",
-      "--config.model.beat_lookahead=2"])
-  model = build_model(config)
-  batch = memory_data.make_example_batch(config, 2, seed=0,
-                                         feature_dim=model.video_encoder.feature_dim)
-  params = nn.unbox(jax.jit(lambda: model.init({"params": jax.random.key(0)}, batch))())["params"]
+  model, batch, params = _tiny_model(lookahead=2)
   assert params["beat_embed"]["kernel"].shape == (3, 64)
   params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (3, 64))
   offsets = jax.jit(lambda p, beat: model.apply({"params": p}, beat, 20,
