@@ -78,6 +78,20 @@ def test_beat_grid_puts_every_beat_and_its_note_on_the_codec_frames(tmp_path):
     assert am.beat_scores(am.onset_times(wav, 32000), v["beats"])["f_measure"] >= 0.9
 
 
+def test_continuous_tempos_lie_between_the_training_ones_and_away_from_the_held_out(tmp_path):
+  from vmas_jax.data import synthetic
+  labels = synthetic.make_synthetic_videos(
+      tmp_path, 24, seconds=2.0, seed=3, picture=False, continuous_tempo=True,
+      avoid_tempos=synthetic.HELD_OUT_TEMPOS_BPM)
+  bpm = np.array([v["bpm"] for v in labels])
+  assert (bpm >= min(synthetic.TEMPOS_BPM)).all() and (bpm <= max(synthetic.TEMPOS_BPM)).all()
+  gaps = np.abs(bpm[:, None] - np.array(synthetic.HELD_OUT_TEMPOS_BPM)[None])
+  assert gaps.min() >= synthetic.TEMPO_MARGIN_BPM
+  assert len(np.unique(bpm)) == len(bpm)  # not four tempos any more
+  for v in labels:  # the beats follow the drawn tempo
+    np.testing.assert_allclose(np.diff(v["beats"]), 60.0 / v["bpm"], atol=2e-6)  # 6 decimals
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
   work = tmp_path_factory.mktemp("alignment")

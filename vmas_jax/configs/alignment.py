@@ -5,9 +5,14 @@
       --export vmas_jax/assets/demo_model           # the bundled demo model
 
 A 4-layer, 128-wide decoder over the bundled codec's tokens (vmas_jax/assets/codec; a
-random tiny codec when it is absent), 4-second clips of synthetic aligned videos whose
+random tiny codec when it is absent), reading the video beat curve 4 codec frames ahead
+(`model.beat_lookahead`, the default), trained on 512 synthetic aligned videos of 4 s whose
 frame features (random tiny ViT, 4 fps) are stored in the dataset, so training never runs
-the backbone.  `get_config("codec=DIR")` uses another codec.
+the backbone.  Their tempos are any between 60 and 150 bpm except within 5 bpm of the
+held-out ones, their beats lie on the codec's 20 ms frames, and at each beat the colour (and
+note) changes with probability 0.5: the music so far then predicts neither when the next
+note falls nor which it is, and the decoder learns to read both from the video.
+`get_config("codec=DIR")` uses another codec.
 """
 
 import json
@@ -45,8 +50,9 @@ def get_config(arg: str | None = None):
                       temporal_heads=4, temporal_mlp=128, dtype="float32"))
   c.model.contrastive_dim = 64
   c.optim.update(dict(learning_rate=1e-3, warmup_steps=50))
-  c.data.update(dict(synthetic_examples=128, clip_seconds=4.0, global_batch_size=16,
-                     frames_format="features"))
+  c.data.update(dict(synthetic_examples=512, clip_seconds=4.0, global_batch_size=16,
+                     frames_format="features", synthetic_beat_grid=0.02,
+                     synthetic_continuous_tempo=True, synthetic_colour_change=0.5))
   c.sampling.update(dict(top_k=50, temperature=1.0, guidance_scale=3.0, overlap_seconds=1.0,
                          best_of=1))
   return c
