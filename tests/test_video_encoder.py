@@ -234,3 +234,37 @@ def test_configs_build(name, use_features):
   assert out["tokens"].shape == (2, t * p, cfg.decoder.d_model)
   assert out["global_embed"].shape == (2, cfg.model.contrastive_dim)
   assert ("backbone" in v["params"]) != use_features
+
+
+def test_standardized_features_read_as_the_plain_encoder_reads_standardized_input():
+  """video.standardize_features: statistics over the valid frames of the batches read, put
+  in the params; the encoder then sees (features - mean) / std, and gets no gradient to them."""
+  from vmas_jax.train.feature_stats import feature_statistics, with_feature_statistics
+  rng = np.random.default_rng(0)
+  p, d = 5, 16
+  batches = []
+  for _ in range(3):
+    feats = (3.0 + 0.1 * rng.standard_normal((2, 4, p, d))).astype(np.float32)
+    mask = np.array([[True] * 4, [True, True, False, False]])
+    feats[~mask] = 1e3  # padding frames must not count
+    batches.append(dict(features=feats, frame_mask=mask))
+  mean, std = feature_statistics(iter(batches), batches=3)
+  valid = np.concatenate([b["features"][b["frame_mask"]] for b in batches])
+  np.testing.assert_allclose(mean, valid.mean(0), rtol=1e-5)
+  np.testing.assert_allclose(std, valid.std(0), rtol=1e-4)
+
+  enc = _enc(use_features=True, frame_backbone=None, standardize_features=True)
+  feats, times, mask = jnp.asarray(batches[0]["features"]), jnp.zeros((2, 4)), batches[0]["frame_mask"]
+  times = jnp.broadcast_to(jnp.arange(4.0) / 4, (2, 4))
+  params = nn.unbox(enc.init(jax.random.key(0), feats, times, mask))["params"]
+  shardings = jax.tree.map(lambda _: jax.sharding.SingleDeviceSharding(jax.devices()[0]),
+                           {"video_encoder": params})
+  params = with_feature_statistics({"video_encoder": params}, mean, std, shardings)["video_encoder"]
+  plain = {k: v for k, v in params.items() if k not in ("feature_shift", "feature_scale")}
+  out = enc.apply({"params": params}, feats, times, mask)
+  want = ENC_FEATS.apply({"params": plain}, (feats - mean) / std, times, mask)
+  for key in ("tokens", "global_embed"):
+    np.testing.assert_allclose(out[key], want[key], atol=1e-5)
+  grads = jax.grad(lambda q: enc.apply({"params": q}, feats, times, mask)["tokens"].sum())(params)
+  assert not np.any(grads["feature_shift"]) and not np.any(grads["feature_scale"])
+  assert np.any(grads["in_proj"]["kernel"])

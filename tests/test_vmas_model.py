@@ -13,13 +13,14 @@ from vmas_jax.models.vmas import VMAS
 from vmas_jax.train import memory_data
 
 
-def _tiny_model(lookahead: int):
+def _tiny_model(lookahead: int, frame_conditioning: bool = False):
   """(model, a batch of 2 clips of 0.5 s, its params) of a tiny VMAS with that lookahead."""
   config = load_config("tiny", [
       "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
       "--config.data.frames_format=features", "--config.codec.codebook_size=64",
       "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False",
-      f"--config.model.beat_lookahead={lookahead}"])
+      f"--config.model.beat_lookahead={lookahead}",
+      f"--config.model.frame_conditioning={frame_conditioning}"])
   model = build_model(config)
   batch = memory_data.make_example_batch(config, 2, seed=0,
                                          feature_dim=model.video_encoder.feature_dim)
@@ -107,3 +108,34 @@ def test_beat_lookahead_shows_each_position_the_next_frames_of_the_curve():
   out, out2 = apply(params, batch), apply(params, bumped)
   np.testing.assert_allclose(out2.logits[:, :, :8], out.logits[:, :, :8], atol=1e-6)
   assert np.abs(out2.logits[:, :, 8] - out.logits[:, :, 8]).max() > 1e-4
+
+
+def test_frame_conditioning_shows_each_position_the_frame_at_or_after_its_time():
+  """model.frame_conditioning (lookahead 2): position p reads the video tokens of the first
+  valid frame at or after (p + 2) / 50 s, the last valid one past the end; a row trained
+  without its video loses them."""
+  model, batch, params = _tiny_model(lookahead=2, frame_conditioning=True)
+  assert np.abs(params["frame_embed"]["kernel"]).max() == 0  # starts as the model without it
+  d = params["frame_embed"]["kernel"].shape[0]
+  params["frame_embed"]["kernel"] = jnp.eye(d)
+  # 4 frames 0.1 s apart (the last one padding), 2 tokens each: frame i's tokens hold i + 1
+  times = jnp.array([[0.0, 0.1, 0.2, 0.3]])
+  mask = jnp.array([[True, True, True, False]])
+  tokens = jnp.repeat(jnp.arange(1.0, 5.0)[None, :, None], 2, axis=1)  # [1, 8, 1]
+  tokens = jnp.broadcast_to(tokens.reshape(1, 8, 1), (1, 8, d))
+  offsets = jax.jit(lambda p: model.apply({"params": p}, tokens, times, mask, 20,
+                                          method=VMAS.frame_offsets))(params)
+  got = np.asarray(offsets[0, :, 0] - params["frame_embed"]["bias"][0])
+  at = (np.arange(20) + 2) / 50.0
+  want = np.minimum(np.searchsorted([0.0, 0.1, 0.2], at - 1e-6), 2) + 1.0
+  np.testing.assert_allclose(got, want, atol=1e-6)
+  assert set(want) == {2.0, 3.0}  # positions before and after a frame boundary
+  # the whole model: a dropped row's logits ignore the picture, the other row's do not
+  params["frame_embed"]["kernel"] = jax.random.normal(jax.random.key(2), (d, d))
+  changed = dict(batch, features=batch["features"] + jax.random.normal(
+      jax.random.key(3), batch["features"].shape))
+  apply = jax.jit(lambda p, bt, drop: model.apply({"params": p}, bt, drop_condition=drop))
+  drop = jnp.array([True, False])
+  out, out2 = apply(params, batch, drop), apply(params, changed, drop)
+  np.testing.assert_allclose(out2.logits[0], out.logits[0], atol=1e-6)
+  assert np.abs(out2.logits[1] - out.logits[1]).max() > 1e-4

@@ -62,12 +62,16 @@ def frame_backbone(video_cfg, load_weights: bool = False):
 def video_encoder(video_cfg, out_dim: int, embed_dim: int) -> TemporalVideoEncoder:
   """`config.video` -> the temporal video encoder (its backbone weights: `load_pretrained`)."""
   use_features = bool(video_cfg.use_features)
+  if video_cfg.get("standardize_features", False) and not use_features:
+    raise ValueError("video.standardize_features needs video.use_features=True: the "
+                     "statistics are measured on the dataset's pre-extracted features")
   backbone, _ = frame_backbone(video_cfg)
   return TemporalVideoEncoder(
       frame_backbone=None if use_features else backbone,
       feature_dim=backbone.feature_dim, out_dim=out_dim, embed_dim=embed_dim,
       tokens_per_frame=video_cfg.tokens_per_frame, chunk_size=video_cfg.chunk_size,
       freeze_backbone=video_cfg.freeze_backbone, use_features=use_features,
+      standardize_features=bool(video_cfg.get("standardize_features", False)),
       num_layers=video_cfg.temporal_layers, dim=video_cfg.temporal_dim,
       num_heads=video_cfg.temporal_heads, mlp_dim=video_cfg.temporal_mlp,
       time_scale=video_cfg.time_scale, dropout=video_cfg.temporal_dropout,
@@ -100,6 +104,8 @@ def build_model(config) -> VMAS:
               temperature_init=config.model.temperature_init,
               beat_conditioning=config.model.beat_conditioning,
               beat_lookahead=int(config.model.get("beat_lookahead", 0)),
+              frame_conditioning=bool(config.model.get("frame_conditioning", False)),
+              frame_rate=float(config.codec.frame_rate),
               contrastive_music=config.model.get("contrastive_music", "conditioned"),
               cond_dropout=config.decoder.cond_dropout,
               chunked_logits=config.loss.chunked_logits,

@@ -66,6 +66,9 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
       backbone_path="facebook/hiera-base-224-hf", image_size=224, video_fps=8.0,
       motion_fps=24.0,  # the beat curve's motion part: low-res grey frames at this rate
       freeze_backbone=True, use_features=False,  # use_features: pre-extracted in the dataset
+      # standardize_features (with use_features): each feature standardised by the training
+      # data's statistics, measured by the training loop at its start (train/feature_stats.py)
+      standardize_features=False,
       chunk_size=16, tokens_per_frame=5,  # CLS + 2x2 pooled patch grid
       temporal_layers=4, temporal_dim=512, temporal_heads=8, temporal_mlp=2048,
       time_scale=8.0, temporal_dropout=0.0,  # time positions: sinusoid of seconds * time_scale
@@ -89,9 +92,11 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # beat_lookahead: decoder position f reads the video beat curve at frames f..f+lookahead
   # (a flash shows on the video frame after its beat: without it the decoder sees a beat only
   # after the note should have started, and times notes from the music's past instead)
+  # frame_conditioning: position f also reads (linearly) the video tokens of the first frame at
+  # or after its time + lookahead, a time-aligned view of the picture beside cross-attention
   c.model = ml_collections.ConfigDict(dict(
       contrastive_dim=512, temperature_init=0.07, beat_conditioning=True,
-      contrastive_music="conditioned", beat_lookahead=4))
+      contrastive_music="conditioned", beat_lookahead=4, frame_conditioning=False))
   # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
   c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
                                           chunked_logits=True))

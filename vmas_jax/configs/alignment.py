@@ -46,9 +46,10 @@ def get_config(arg: str | None = None):
   c.decoder.update(dict(num_layers=4, d_model=128, num_heads=4, ffn_dim=512,
                         max_positions=256, dtype="float32", scan_layers=True))
   c.video.update(dict(backbone="tiny_vit", backbone_path="", image_size=32, video_fps=4.0,
-                      use_features=True, chunk_size=16, temporal_layers=1, temporal_dim=64,
+                      use_features=True, standardize_features=True, chunk_size=16, temporal_layers=1, temporal_dim=64,
                       temporal_heads=4, temporal_mlp=128, dtype="float32"))
   c.model.contrastive_dim = 64
+  c.model.frame_conditioning = True
   c.optim.update(dict(learning_rate=1e-3, warmup_steps=50))
   c.data.update(dict(synthetic_examples=512, clip_seconds=4.0, global_batch_size=16,
                      frames_format="features", synthetic_beat_grid=0.02,

@@ -67,6 +67,12 @@ class TemporalVideoEncoder(nn.Module):
   chunk_size: int = 16
   freeze_backbone: bool = True
   use_features: bool = False
+  # standardise each feature (slot, dim) by statistics of the training data before the
+  # feature norm: `feature_shift` / `feature_scale` params (flattened [P * D_f], so no weight
+  # decay), set by the training loop from its first batches and never trained.  A frozen
+  # backbone's tokens share a large constant part (a random tiny ViT's vary by ~10 % of their
+  # mean), which LayerNorm keeps; what tells frames apart is then a small offset on it.
+  standardize_features: bool = False
   num_layers: int = 4
   dim: int = 512
   num_heads: int = 8
@@ -115,6 +121,14 @@ class TemporalVideoEncoder(nn.Module):
     b, t, p, _ = feats.shape
     frame_mask = frame_mask.astype(bool)
     frame_embeds = feats[:, :, 0, :]
+    if self.standardize_features:
+      size = (p * feats.shape[-1],)
+      shift = self.param("feature_shift", nn.with_logical_partitioning(
+          nn.initializers.zeros_init(), (None,)), size)
+      scale = self.param("feature_scale", nn.with_logical_partitioning(
+          nn.initializers.ones_init(), (None,)), size)
+      shift, scale = (jax.lax.stop_gradient(v).reshape(p, -1) for v in (shift, scale))
+      feats = (feats - shift) / scale
 
     x = LayerNorm(dtype=self.dtype, name="feature_norm")(feats)
     x = Dense(self.dim, ("embed",), ("mlp",), dtype=self.dtype, name="in_proj")(x)

@@ -3,6 +3,8 @@
   video (frames | features) --TemporalVideoEncoder--> tokens [B, T*P, D]  (cross-attn memory)
                                                   \\-> global_embed [B, E] -> proj -> L2 norm
   video_beat [B, F] -> linear(frames f..f+lookahead) + bias -> added to decoder input position f
+  tokens -> per-frame mean [B, T, D] -> the frame at/after position f's time -> linear -> added
+        (frame conditioning, optional: a time-aligned view of the picture, e.g. its colour)
   codes [B, K, F] -> delay pattern -> teacher-forced decoder -> logits [B, K, S, V]
                                                            \\-> hidden [B, S, D]
         hidden -> masked mean -> proj -> L2 norm   (music embedding, contrastive)
@@ -48,6 +50,11 @@ def null_memory_rows(drop, has_video):
   return no_video if drop is None else drop | no_video
 
 
+def _add(a, b):
+  """a + b where either may be None (absent)."""
+  return b if a is None else a if b is None else a + b
+
+
 class VMAS(nn.Module):
   """`__call__(batch, *, deterministic) -> VMASOutput` for `vmas_jax.losses.vmas_loss`.
 
@@ -65,6 +72,12 @@ class VMAS(nn.Module):
   # the video frame at or after its beat, up to a frame (42 ms at 24 fps) later, so without
   # lookahead a causal decoder learns of a beat only after the note should have started
   beat_lookahead: int = 0
+  # frame conditioning: input position f also gets (through a zero-initialised linear map)
+  # the video tokens of the first frame at or after f's time plus the beat lookahead, so
+  # what the picture shows at a beat reaches the decoder where the note starts; without it
+  # only cross-attention carries that, and a small decoder learns to read it slowly
+  frame_conditioning: bool = False
+  frame_rate: float = 50.0  # codec frames per second: decoder position f is at f / frame_rate
   cond_dropout: float = 0.1
   # the music embedding of the contrastive loss: "conditioned" = the teacher-forced hidden
   # states of the pass that sees the video; "null_memory" = a second pass over the same tokens
@@ -91,6 +104,9 @@ class VMAS(nn.Module):
     # Zero-initialised, so a pretrained decoder starts out unperturbed by beat conditioning.
     self.beat_embed = Dense(d, ("norm",), ("embed",), kernel_init=nn.initializers.zeros_init(),
                             name="beat_embed")
+    if self.frame_conditioning:
+      self.frame_embed = Dense(d, ("norm",), ("embed",),
+                               kernel_init=nn.initializers.zeros_init(), name="frame_embed")
     self.music_proj = Dense(self.contrastive_dim, ("embed",), ("mlp",), name="music_proj")
     self.video_proj = Dense(self.contrastive_dim, ("embed",), ("mlp",), name="video_proj")
     self.beat_head = Dense(1, ("embed",), ("norm",), name="beat_head")
@@ -117,27 +133,55 @@ class VMAS(nn.Module):
     windows = jnp.stack([curve[:, i:i + length] for i in range(n)], axis=-1)  # [B, length, n]
     return self.beat_embed(windows)
 
+  def frame_offsets(self, tokens, frame_times, frame_mask, length: int):
+    """Video tokens [B, T*P, D] (frame-major), frame_times / frame_mask [B, T] -> input
+    offsets [B, length, D]: position p reads the mean token of the first valid frame at or
+    after (p + beat_lookahead) / frame_rate seconds (the last valid frame past the end)."""
+    b, t = frame_times.shape
+    per_frame = tokens.reshape(b, t, -1, tokens.shape[-1]).astype(jnp.float32).mean(2)
+    at = (jnp.arange(length) + self.beat_lookahead) / self.frame_rate  # [length] seconds
+    # valid frames come first (padding at the end): the index of the first one not before `at`
+    valid = frame_mask.astype(bool)
+    before = (frame_times[:, None, :] < at[None, :, None] - 1e-6) & valid[:, None, :]
+    last = jnp.maximum(valid.sum(-1, keepdims=True) - 1, 0)  # [B, 1]
+    index = jnp.minimum(before.sum(-1), last)  # [B, length]
+    picked = jnp.take_along_axis(per_frame, index[..., None], axis=1)  # [B, length, D]
+    return self.frame_embed(picked)
+
+  def _conditioning(self, video, frame_times, frame_mask, video_beat, length, deterministic):
+    """(video encoder outputs, beat offsets | None, frame offsets | None), both offsets
+    [B, length, D]; length defaults to F + K (every delayed position)."""
+    out = self.video_encoder(video, frame_times, frame_mask, deterministic=deterministic)
+    if length is None and video_beat is not None:
+      length = video_beat.shape[1] + self.decoder_config.num_codebooks
+    beat = frame = None
+    if self.beat_conditioning and video_beat is not None:
+      beat = self.beat_offsets(video_beat, length)
+    if self.frame_conditioning and self.video_memory:
+      if length is None:
+        raise ValueError("frame conditioning needs the music length (or the video beat curve)")
+      frame = self.frame_offsets(out["tokens"], frame_times, frame_mask, length)
+    return out, beat, frame
+
   def encode_video(self, video, frame_times, frame_mask, video_beat=None, length=None, *,
                    deterministic: bool = True, text_ids=None, text_mask=None):
     """Conditioning for generation.
 
     video: frames [B,T,H,W,3] uint8 or features [B,T,P,Df]; video_beat [B, F].
-    Returns dict(memory [B, M, D], memory_mask [B, M], offsets [B, length, D] | None,
-    video_embed [B, C] (normalised)); length defaults to F + K (every delayed position).
-    A text model needs text_ids / text_mask [B, L]: memory is then text and video side by
-    side and the dict has video_mask [B, M] too.
+    Returns dict(memory [B, M, D], memory_mask [B, M], offsets [B, length, D] | None (beat
+    and frame conditioning summed), video_embed [B, C] (normalised)); length defaults to
+    F + K (every delayed position).  A text model needs text_ids / text_mask [B, L]: memory
+    is then text and video side by side and the dict has video_mask [B, M] too.
     """
-    out = self.video_encoder(video, frame_times, frame_mask, deterministic=deterministic)
-    offsets = None
-    if self.beat_conditioning and video_beat is not None:
-      length = video_beat.shape[1] + self.decoder_config.num_codebooks if length is None else length
-      offsets = self.beat_offsets(video_beat, length)
+    out, beat, frame = self._conditioning(video, frame_times, frame_mask, video_beat, length,
+                                          deterministic)
+    offsets = _add(beat, frame)
     memory, memory_mask = out["tokens"], out["token_mask"]
     if not self.video_memory:  # the null memory as a one-token memory, as training read it
       b, d = memory.shape[0], self.decoder_config.d_model
       memory = jnp.broadcast_to(self.decoder.null_memory.astype(memory.dtype), (b, 1, d))
       memory_mask = jnp.ones((b, 1), bool)
-    cond = dict(memory=memory, memory_mask=memory_mask, offsets=offsets,
+    cond = dict(memory=memory, memory_mask=memory_mask, offsets=offsets, frame_offsets=frame,
                 video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
     return cond if self.text_conditioner is None else self._add_text(cond, text_ids, text_mask)
 
@@ -203,10 +247,12 @@ class VMAS(nn.Module):
     drop = drop_condition
     if drop is None and not deterministic and self.cond_dropout > 0:
       drop = jax.random.bernoulli(self.make_rng("cond"), self.cond_dropout, (b,))
-    offsets = cond["offsets"]
+    null = null_memory_rows(drop, batch.get("has_video"))  # rows without their video
+    offsets, frame = cond["offsets"], cond["frame_offsets"]
+    if frame is not None and null is not None:  # music-only rows keep their beat curve only
+      offsets = offsets - jnp.where(null[:, None, None], frame, 0.0)
     if offsets is not None and drop is not None:
       offsets = jnp.where(drop[:, None, None], 0.0, offsets)  # unconditional rows: no beats
-    null = null_memory_rows(drop, batch.get("has_video"))  # rows without their video
     video_mask = cond.get("video_mask")
     if video_mask is not None:  # text + video: the text is dropped on its own
       null = self._text_video_drops(cond["memory_mask"], video_mask, drop_condition, null,

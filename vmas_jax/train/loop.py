@@ -52,6 +52,15 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
     iterator = data_iterator
     if iterator is None:
       iterator = make_data_iterator(config, setup.feature_dim)
+    if config.video.get("standardize_features", False):  # a restored checkpoint keeps its own
+      from vmas_jax.train import feature_stats
+      # from a fresh iterator, so the training one starts where a run without them does
+      # (a given stand-in iterator is read itself)
+      stats = feature_stats.feature_statistics(
+          iterator if data_iterator is not None else make_data_iterator(config,
+                                                                         setup.feature_dim))
+      state["params"] = feature_stats.with_feature_statistics(state["params"], *stats,
+                                                              setup.shardings["params"])
 
     # -- Restore
     state, step = run.restore(state, iterator)
