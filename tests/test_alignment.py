@@ -98,7 +98,12 @@ def bench_run(tmp_path_factory):
   rc = cli.main(["bench", "alignment", "--config", TINY, "--workdir", str(work),
                  "--variants", "full", "--heldout", "2",
                  "--export", str(work / "model"), "--config.total_steps=1",
-                 "--config.data.synthetic_examples=2"])
+                 "--config.data.synthetic_examples=2",
+                 # the alignment recipe's paths: stored features, standardised, and read
+                 # time-aligned by the decoder (training, export, demo and generate)
+                 "--config.video.use_features=True", "--config.data.frames_format=features",
+                 "--config.video.standardize_features=True",
+                 "--config.model.frame_conditioning=True"])
   assert rc == 0
   return work
 
@@ -120,6 +125,13 @@ def test_bench_alignment_writes_table_json_plot_and_model(bench_run):
   assert table.count("\n") == 2 + 3 + 1 and "| full | shuffled |" in table
   assert (bench_run / "alignment.png").stat().st_size > 1000
   assert (bench_run / "model" / "params.msgpack").is_file()
+  # the feature statistics were measured (not the init's 0 / 1) and exported in fp32
+  from flax import serialization
+  tree = serialization.msgpack_restore((bench_run / "model" / "params.msgpack").read_bytes())
+  shift, scale = (tree["video_encoder"][k] for k in ("feature_shift", "feature_scale"))
+  assert shift.dtype == scale.dtype == np.float32
+  assert np.abs(shift).max() > 1e-3 and np.abs(scale - 1).max() > 1e-3
+  assert tree["frame_embed"]["kernel"].dtype != np.float32  # the rest in the export dtype
 
 
 @pytest.mark.long

@@ -19,6 +19,9 @@ import numpy as np
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "assets" / "demo_model"
 CONFIG_FILE, PARAMS_FILE = "config.json", "params.msgpack"
+# kept in fp32 whatever the export dtype: the feature statistics (a few hundred numbers)
+# subtract a mean ~10x the spread they standardise, which bf16 would shift by ~4 % of it
+FP32_LEAVES = ("feature_shift", "feature_scale")
 
 
 def export_model(config, params, out_dir, *, dtype: str = "bfloat16") -> Path:
@@ -35,8 +38,13 @@ def export_model(config, params, out_dir, *, dtype: str = "bfloat16") -> Path:
   config.data.dir = ""  # the training data does not travel with the model
   import jax
   import jax.numpy as jnp
-  cast = lambda x: np.asarray(x, jnp.dtype(dtype)) if jnp.issubdtype(x.dtype, jnp.floating) else x
-  host = jax.tree.map(lambda x: cast(np.asarray(jax.device_get(x))), params)
+  def cast(path, x):
+    x = np.asarray(jax.device_get(x))
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+      return x
+    keep = getattr(path[-1], "key", None) in FP32_LEAVES
+    return np.asarray(x, np.float32 if keep else jnp.dtype(dtype))
+  host = jax.tree_util.tree_map_with_path(cast, params)
   (out / PARAMS_FILE).write_bytes(serialization.msgpack_serialize(_to_plain(host)))
   (out / CONFIG_FILE).write_text(config.to_json_best_effort(indent=2))
   return out
