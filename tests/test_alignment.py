@@ -202,3 +202,14 @@ def test_demo_with_the_bundled_model(tmp_path, capsys):
   summary = json.loads(capsys.readouterr().out)
   assert Path(summary["music_video"]).is_file() and Path(summary["plot"]).is_file()
   assert 0.0 <= summary["scores"]["beat_f1"] <= 1.0
+
+
+def test_a_stopped_training_ends_the_bench_instead_of_measuring_it(monkeypatch, tmp_path):
+  """A SIGTERM'd run returns stopped_early: the bench exits with a message naming the run
+  (rerunning resumes it) rather than scoring an unfinished model and training the next."""
+  from vmas_jax import train as train_lib
+  from vmas_jax.bench import alignment
+  monkeypatch.setattr(train_lib, "train", lambda config, workdir: {"stopped_early": True,
+                                                                   "step": 77})
+  with pytest.raises(SystemExit, match=r"no_contrastive: training stopped at step 77"):
+    alignment.train_and_load(None, tmp_path / "no_contrastive", {})

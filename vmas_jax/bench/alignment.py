@@ -76,8 +76,11 @@ def train_and_load(config, workdir: Path, times: dict, name: str = "train"):
   from vmas_jax.build import build_model
   from vmas_jax.train import load_checkpoint, train
   t = time.perf_counter()
-  train(config, workdir)
+  result = train(config, workdir)
   times[f"{name}_s"] = time.perf_counter() - t
+  if result["stopped_early"]:  # SIGTERM: measuring an unfinished model would be a wrong row
+    raise SystemExit(f"{workdir}: training stopped at step {result['step']} (a stop signal); "
+                     f"its checkpoint is saved: run the same command again to resume")
   return build_model(config), load_checkpoint(workdir)["params"]
 
 
