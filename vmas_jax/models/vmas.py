@@ -168,10 +168,11 @@ class VMAS(nn.Module):
     """Conditioning for generation.
 
     video: frames [B,T,H,W,3] uint8 or features [B,T,P,Df]; video_beat [B, F].
-    Returns dict(memory [B, M, D], memory_mask [B, M], offsets [B, length, D] | None (beat
-    and frame conditioning summed), video_embed [B, C] (normalised)); length defaults to
-    F + K (every delayed position).  A text model needs text_ids / text_mask [B, L]: memory
-    is then text and video side by side and the dict has video_mask [B, M] too.
+    Returns dict(memory [B, M, D], memory_mask [B, M], offsets [B, length, D] | None (the
+    sum of beat_offsets and frame_offsets, each None when off), video_embed [B, C]
+    (normalised)); length defaults to F + K (every delayed position).  A text model needs
+    text_ids / text_mask [B, L]: memory is then text and video side by side and the dict
+    has video_mask [B, M] too.
     """
     out, beat, frame = self._conditioning(video, frame_times, frame_mask, video_beat, length,
                                           deterministic)
@@ -181,7 +182,8 @@ class VMAS(nn.Module):
       b, d = memory.shape[0], self.decoder_config.d_model
       memory = jnp.broadcast_to(self.decoder.null_memory.astype(memory.dtype), (b, 1, d))
       memory_mask = jnp.ones((b, 1), bool)
-    cond = dict(memory=memory, memory_mask=memory_mask, offsets=offsets, frame_offsets=frame,
+    cond = dict(memory=memory, memory_mask=memory_mask, offsets=offsets, beat_offsets=beat,
+                frame_offsets=frame,
                 video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
     return cond if self.text_conditioner is None else self._add_text(cond, text_ids, text_mask)
 
@@ -248,9 +250,10 @@ class VMAS(nn.Module):
     if drop is None and not deterministic and self.cond_dropout > 0:
       drop = jax.random.bernoulli(self.make_rng("cond"), self.cond_dropout, (b,))
     null = null_memory_rows(drop, batch.get("has_video"))  # rows without their video
-    offsets, frame = cond["offsets"], cond["frame_offsets"]
+    frame = cond["frame_offsets"]
     if frame is not None and null is not None:  # music-only rows keep their beat curve only
-      offsets = offsets - jnp.where(null[:, None, None], frame, 0.0)
+      frame = jnp.where(null[:, None, None], 0.0, frame)
+    offsets = _add(cond["beat_offsets"], frame)
     if offsets is not None and drop is not None:
       offsets = jnp.where(drop[:, None, None], 0.0, offsets)  # unconditional rows: no beats
     video_mask = cond.get("video_mask")
