@@ -107,6 +107,8 @@ def build_model(config) -> VMAS:
               frame_conditioning=bool(config.model.get("frame_conditioning", False)),
               frame_rate=float(config.codec.frame_rate),
               contrastive_music=config.model.get("contrastive_music", "conditioned"),
+              contrastive_rhythm=bool(config.model.get("contrastive_rhythm", False)),
+              rhythm_hz=tuple(config.model.get("rhythm_hz", (0.5, 5.0, 37))),
               cond_dropout=config.decoder.cond_dropout,
               chunked_logits=config.loss.chunked_logits,
               video_memory=config.data.mode != "music_only")

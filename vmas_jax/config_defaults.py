@@ -94,9 +94,13 @@ def base_config(size: str = "tiny") -> ml_collections.ConfigDict:
   # after the note should have started, and times notes from the music's past instead)
   # frame_conditioning: position f also reads (linearly) the video tokens of the first frame at
   # or after its time + lookahead, a time-aligned view of the picture beside cross-attention
+  # contrastive_rhythm: both contrastive embeddings also read the Fourier coefficients at
+  # rhythm_hz (min Hz, max Hz, bins) of their accent curve (video beat curve / beat head), so
+  # tempo and beat phase count in retrieval, not only what is shown and played
   c.model = ml_collections.ConfigDict(dict(
       contrastive_dim=512, temperature_init=0.07, beat_conditioning=True,
-      contrastive_music="conditioned", beat_lookahead=4, frame_conditioning=False))
+      contrastive_music="conditioned", beat_lookahead=4, frame_conditioning=False,
+      contrastive_rhythm=False, rhythm_hz=(0.5, 5.0, 37)))
   # chunked_logits: the AR loss makes one codebook's logits at a time (never all [B,K,S,V])
   c.loss = ml_collections.ConfigDict(dict(contrastive_weight=0.1, beat_weight=0.1,
                                           chunked_logits=True))

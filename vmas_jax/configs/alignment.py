@@ -11,7 +11,10 @@ frame features (random tiny ViT, 4 fps) are stored in the dataset, so training n
 the backbone.  Their tempos are any between 60 and 150 bpm except within 5 bpm of the
 held-out ones, their beats lie on the codec's 20 ms frames, and at each beat the colour (and
 note) changes with probability 0.5: the music so far then predicts neither when the next
-note falls nor which it is, and the decoder learns to read both from the video.
+note falls nor which it is, and the decoder learns to read both from the video.  Both
+contrastive embeddings also read their clip's rhythm (`model.contrastive_rhythm`), at a
+contrastive weight of 0.03; sampling at temperature 0.7 and guidance 2.5 was chosen on a
+validation split of 32 other held-out-style clips, not on the held-out set.
 `get_config("codec=DIR")` uses another codec.
 """
 
@@ -50,10 +53,12 @@ def get_config(arg: str | None = None):
                       temporal_heads=4, temporal_mlp=128, dtype="float32"))
   c.model.contrastive_dim = 64
   c.model.frame_conditioning = True
+  c.model.contrastive_rhythm = True
+  c.loss.contrastive_weight = 0.03
   c.optim.update(dict(learning_rate=1e-3, warmup_steps=50))
   c.data.update(dict(synthetic_examples=512, clip_seconds=4.0, global_batch_size=16,
                      frames_format="features", synthetic_beat_grid=0.02,
                      synthetic_continuous_tempo=True, synthetic_colour_change=0.5))
-  c.sampling.update(dict(top_k=50, temperature=1.0, guidance_scale=3.0, overlap_seconds=1.0,
+  c.sampling.update(dict(top_k=50, temperature=0.7, guidance_scale=2.5, overlap_seconds=1.0,
                          best_of=1))
   return c

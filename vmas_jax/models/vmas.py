@@ -8,6 +8,8 @@
   codes [B, K, F] -> delay pattern -> teacher-forced decoder -> logits [B, K, S, V]
                                                            \\-> hidden [B, S, D]
         hidden -> masked mean -> proj -> L2 norm   (music embedding, contrastive)
+        (contrastive_rhythm: + a projection of the rhythm descriptor of the video beat curve /
+         of the beat head's onset curve, on each side before the norm: `models.rhythm`)
         hidden -> beat head -> logits [B, F]        (music beat prediction)
 
 With a `text_conditioner` the memory holds the prompt's text tokens and the
@@ -28,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from vmas_jax.layers import Dense
-from vmas_jax.models import delay_pattern, text_video
+from vmas_jax.models import delay_pattern, rhythm, text_video
 from vmas_jax.models.music_decoder import DecoderConfig, MusicDecoder
 from vmas_jax.models.outputs import VMASOutput
 
@@ -85,6 +87,13 @@ class VMAS(nn.Module):
   # it.  The first can be satisfied by copying the video through cross-attention, which
   # retrieval never sees; the second costs a decoder forward/backward more.
   contrastive_music: str = "conditioned"
+  # rhythm in the contrastive embeddings: each side adds a (zero-initialised) projection of
+  # the Fourier coefficients at `rhythm_hz` (min, max, bins) of its accent curve, the video
+  # beat curve or the beat head's onset prediction (not trained through: the beat loss
+  # trains that head), so clips that show the same thing at different tempos or phases
+  # embed apart (`models.rhythm`)
+  contrastive_rhythm: bool = False
+  rhythm_hz: tuple = (0.5, 5.0, 37)
   # outputs hidden + lm_heads instead of logits: the loss makes them one codebook at a time
   chunked_logits: bool = False
   # False for a run trained on music alone (data.mode="music_only"): every row reads the null
@@ -109,6 +118,12 @@ class VMAS(nn.Module):
                                kernel_init=nn.initializers.zeros_init(), name="frame_embed")
     self.music_proj = Dense(self.contrastive_dim, ("embed",), ("mlp",), name="music_proj")
     self.video_proj = Dense(self.contrastive_dim, ("embed",), ("mlp",), name="video_proj")
+    if self.contrastive_rhythm:
+      zeros = nn.initializers.zeros_init()
+      self.video_rhythm = Dense(self.contrastive_dim, ("norm",), ("mlp",), use_bias=False,
+                                kernel_init=zeros, name="video_rhythm")
+      self.music_rhythm = Dense(self.contrastive_dim, ("norm",), ("mlp",), use_bias=False,
+                                kernel_init=zeros, name="music_rhythm")
     self.beat_head = Dense(1, ("embed",), ("norm",), name="beat_head")
     self.log_temperature = self.param(
         "log_temperature",
@@ -182,9 +197,11 @@ class VMAS(nn.Module):
       b, d = memory.shape[0], self.decoder_config.d_model
       memory = jnp.broadcast_to(self.decoder.null_memory.astype(memory.dtype), (b, 1, d))
       memory_mask = jnp.ones((b, 1), bool)
+    video_embed = self.video_proj(out["global_embed"])
+    if self.contrastive_rhythm and video_beat is not None:
+      video_embed = video_embed + self.video_rhythm(self._rhythm(video_beat))
     cond = dict(memory=memory, memory_mask=memory_mask, offsets=offsets, beat_offsets=beat,
-                frame_offsets=frame,
-                video_embed=_l2_normalize(self.video_proj(out["global_embed"])))
+                frame_offsets=frame, video_embed=_l2_normalize(video_embed))
     return cond if self.text_conditioner is None else self._add_text(cond, text_ids, text_mask)
 
   def _add_text(self, cond, text_ids, text_mask):
@@ -210,12 +227,21 @@ class VMAS(nn.Module):
                                                    video_mask.shape[:1])
     return text_video.drop_tokens(drop_text, drop_video, video_mask)
 
+  def _rhythm(self, curve):
+    """Accent curve [B, F] at the codec frame rate -> rhythm descriptor [B, 2 * bins]."""
+    return rhythm.rhythm_descriptor(curve, self.frame_rate, rhythm.frequencies(*self.rhythm_hz))
+
   def _music_embedding(self, hidden, k: int, f: int):
-    """hidden [B, S, D] -> normalised music embedding [B, C] (mean over scored positions)."""
+    """hidden [B, S, D] -> normalised music embedding [B, C] (mean over scored positions;
+    with contrastive_rhythm, plus the rhythm of the beat head's onset curve over frames 0..F-1)."""
     target_mask = jnp.asarray(delay_pattern.valid_mask(k, f + k)[:, 1:])  # [K, S]
     pos_mask = target_mask.any(0).astype(jnp.float32)  # [S]: positions with any scored slot
     pooled = (hidden.astype(jnp.float32) * pos_mask[None, :, None]).sum(1) / pos_mask.sum()
-    return _l2_normalize(self.music_proj(pooled))
+    embed = self.music_proj(pooled)
+    if self.contrastive_rhythm:
+      onsets = jax.nn.sigmoid(self.beat_head(hidden)[..., 0][:, :f].astype(jnp.float32))
+      embed = embed + self.music_rhythm(self._rhythm(jax.lax.stop_gradient(onsets)))
+    return _l2_normalize(embed)
 
   def embed_music(self, codes):
     """codes [B, K, F] -> music embedding [B, C] heard without its video (null memory, no
