@@ -1,15 +1,13 @@
 """Rhythm descriptors (`models.rhythm`) and the contrastive embeddings that read them."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vmas_jax.build import build_model
-from vmas_jax.config_utils import load_config
 from vmas_jax.models import rhythm
 from vmas_jax.models.vmas import VMAS
-from vmas_jax.train import memory_data
+
+from tiny_vmas import tiny_vmas
 
 RATE = 50.0
 HZ = rhythm.frequencies(0.5, 5.0, 37)
@@ -47,16 +45,7 @@ def test_rhythm_descriptor_names_tempo_and_phase_and_ignores_scale():
 
 
 def _model(rhythm_on: bool):
-  config = load_config("tiny", [
-      "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
-      "--config.data.frames_format=features", "--config.codec.codebook_size=64",
-      "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False",
-      f"--config.model.contrastive_rhythm={rhythm_on}"])
-  model = build_model(config)
-  batch = memory_data.make_example_batch(config, 2, seed=0,
-                                         feature_dim=model.video_encoder.feature_dim)
-  params = nn.unbox(jax.jit(lambda: model.init({"params": jax.random.key(0)}, batch))())["params"]
-  return model, batch, params
+  return tiny_vmas(f"--config.model.contrastive_rhythm={rhythm_on}")
 
 
 def test_contrastive_rhythm_starts_neutral_then_reads_both_accent_curves():

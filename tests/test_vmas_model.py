@@ -12,20 +12,13 @@ from vmas_jax.config_utils import load_config
 from vmas_jax.models.vmas import VMAS
 from vmas_jax.train import memory_data
 
+from tiny_vmas import tiny_vmas
+
 
 def _tiny_model(lookahead: int, frame_conditioning: bool = False):
   """(model, a batch of 2 clips of 0.5 s, its params) of a tiny VMAS with that lookahead."""
-  config = load_config("tiny", [
-      "--config.data.clip_seconds=0.5", "--config.video.use_features=True",
-      "--config.data.frames_format=features", "--config.codec.codebook_size=64",
-      "--config.decoder.vocab_size=64", "--config.loss.chunked_logits=False",
-      f"--config.model.beat_lookahead={lookahead}",
-      f"--config.model.frame_conditioning={frame_conditioning}"])
-  model = build_model(config)
-  batch = memory_data.make_example_batch(config, 2, seed=0,
-                                         feature_dim=model.video_encoder.feature_dim)
-  params = nn.unbox(jax.jit(lambda: model.init({"params": jax.random.key(0)}, batch))())["params"]
-  return model, batch, params
+  return tiny_vmas(f"--config.model.beat_lookahead={lookahead}",
+                   f"--config.model.frame_conditioning={frame_conditioning}")
 
 
 def test_vmas_outputs_and_beat_alignment():
