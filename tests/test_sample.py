@@ -206,9 +206,30 @@ def test_bench_decode_runs_both_samplers_and_counts_the_bytes_a_step_reads(capsy
   pytest.importorskip("transformers")
   from vmas_jax import cli
   rc = cli.main(["bench", "decode", "--size", "tiny", "--frames", "8", "--repeats", "1",
-                 "--codec", "none", "--torch-threads", "1"])
+                 "--codec", "none", "--torch-threads", "1", "--command-buffers"])
   out = capsys.readouterr().out
   assert rc == 0
   assert "ratio ours/hf:" in out
+  assert "ours, command buffers (cpu):" in out and "same tokens: True" in out
   assert "weights read per step: 2.4 MB" in out
   assert "streaming read of those weights (" in out
+
+
+def test_gpu_command_buffer_options_are_ones_xla_accepts(monkeypatch):
+  """XLA parses every backend's options on any backend, so a kind it does not know fails
+  here rather than on a user's GPU; off (the default) leaves XLA's GPU defaults alone."""
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  on, off = sample.compiler_options(True), sample.compiler_options(False)
+  monkeypatch.undo()
+  assert off is None
+  assert on == {"xla_gpu_enable_command_buffer": ",".join(sample.GPU_COMMAND_BUFFER_KINDS)}
+  assert {"WHILE", "CONDITIONAL"} <= set(sample.GPU_COMMAND_BUFFER_KINDS)
+  loop = lambda x: jax.lax.while_loop(lambda s: s[0] < 3, lambda s: (s[0] + 1, 2 * s[1]),
+                                      (0, x))[1]
+  assert float(jax.jit(loop, compiler_options=on)(1.0)) == 8.0
+  with pytest.raises(Exception, match="not a valid enum"):
+    jax.jit(loop, compiler_options={"xla_gpu_enable_command_buffer": "WHILE,LOOPS"})(1.0)
+  monkeypatch.setenv("VMAS_GPU_COMMAND_BUFFERS", "1")
+  assert sample.command_buffers_requested()
+  monkeypatch.setenv("VMAS_GPU_COMMAND_BUFFERS", "0")
+  assert not sample.command_buffers_requested()

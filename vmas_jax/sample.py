@@ -19,6 +19,7 @@ conditional row.
 from __future__ import annotations
 
 import dataclasses
+import os
 import functools
 
 import flax
@@ -166,7 +167,8 @@ def guide(logits, b: int, rows: int, guidance):
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: bool, rows: int):
+def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: bool, rows: int,
+              command_buffers: bool = False):
 
   # Decoding runs the layers unrolled: a scanned stack would dynamic-slice (copy) every
   # layer's weights out of the stacked arrays at each step; static slices are taken once.
@@ -223,17 +225,39 @@ def _compiled(config: DecoderConfig, num_frames: int, top_k: int, use_top_p: boo
     state = jax.lax.while_loop(lambda s: s.pos < t, body, state)
     return delay_pattern.undo(state.tokens)
 
-  return jax.jit(run, compiler_options=compiler_options())
+  return jax.jit(run, compiler_options=compiler_options(command_buffers))
 
 
-def compiler_options():
-  """XLA options for the sampler (None off CPU).  On CPU, decoding is [2B, D] x [D, N]
-  matvecs streaming all weights each step; XLA's default YNNPACK dot fusions run them ~10%
-  slower than its plain dot thunk (`vmas bench decode --size small`: 180 -> 160 ms per step
-  on 2 cores)."""
-  if jax.default_backend() != "cpu":
-    return None
-  return {"xla_cpu_experimental_ynn_fusion_type": ""}
+# What XLA GPU records into CUDA graphs with `command_buffers`: its default kinds plus the
+# while loop and conditionals, so the whole decode loop (every step's ~20 kernels per layer)
+# is one graph launch instead of thousands of kernel launches.
+GPU_COMMAND_BUFFER_KINDS = ("FUSION", "CUBLAS", "CUBLASLT", "CUSTOM_CALL", "CUDNN",
+                            "DYNAMIC_SLICE_FUSION", "CONDITIONAL", "WHILE")
+
+
+def command_buffers_requested() -> bool:
+  """`VMAS_GPU_COMMAND_BUFFERS=1` turns on `compiler_options(command_buffers=True)` for every
+  sampler that is not told otherwise."""
+  return os.environ.get("VMAS_GPU_COMMAND_BUFFERS", "0") == "1"
+
+
+def compiler_options(command_buffers: bool = False):
+  """XLA options for the sampler's jit (None: XLA's defaults).
+
+  CPU: decoding is [2B, D] x [D, N] matvecs streaming all weights each step; XLA's default
+  YNNPACK dot fusions run them ~10% slower than its plain dot thunk (`vmas bench decode
+  --size small`: 180 -> 160 ms per step on 2 cores).
+  GPU with `command_buffers`: the decode while loop is captured as a CUDA graph
+  (`GPU_COMMAND_BUFFER_KINDS`).  Opt-in: XLA fixed crashes of while loops under command
+  buffers as late as Dec 2025 (openxla/xla#35760), and this project has not yet run it on a
+  GPU; `vmas bench decode --command-buffers` measures it against the default.
+  """
+  backend = jax.default_backend()
+  if backend == "cpu":
+    return {"xla_cpu_experimental_ynn_fusion_type": ""}
+  if backend == "gpu" and command_buffers:
+    return {"xla_gpu_enable_command_buffer": ",".join(GPU_COMMAND_BUFFER_KINDS)}
+  return None
 
 
 class Sampler:
@@ -254,7 +278,9 @@ class Sampler:
   (`layers/...`) or the unrolled one (`layers_i/...`).
   """
 
-  def __init__(self, config: DecoderConfig, params):
+  def __init__(self, config: DecoderConfig, params, *, command_buffers: bool | None = None):
+    self.command_buffers = (command_buffers_requested() if command_buffers is None
+                            else bool(command_buffers))
     params = params["params"] if "params" in params else params
     if "layers" in params:  # scan layout
       params = unstack_layers(params)
@@ -322,7 +348,7 @@ class Sampler:
       rows = 1 if guidance_scale == g_video == 1.0 else 2 if guidance_scale == g_video else 3
     elif guidance_video is not None:
       raise ValueError("guidance_video needs a text + video memory (video_mask)")
-    run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, rows)
+    run = _compiled(cfg, int(num_frames), int(top_k), top_p > 0.0, rows, self.command_buffers)
     return run(self.variables, memory, memory_mask, video_mask, rng, jnp.float32(temperature),
                jnp.float32(top_p), jnp.asarray([guidance_scale, g_video], jnp.float32),
                prompt_codes, input_offsets)

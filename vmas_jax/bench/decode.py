@@ -44,6 +44,9 @@ def add_arguments(parser):
                       help="torch CPU threads (0: torch default); on a busy machine 1 is "
                            "faster, as oversubscribed OpenMP threads stall")
   parser.add_argument("--skip-hf", action="store_true", help="time only our sampler")
+  parser.add_argument("--command-buffers", action="store_true",
+                      help="GPU: also time our sampler with its decode loop captured as a "
+                           "CUDA graph (vmas_jax.sample.compiler_options), same tokens checked")
 
 
 def run(args) -> int:
@@ -86,12 +89,16 @@ def run(args) -> int:
         f"jax={jax.default_backend()} ours_dtype={args.dtype} torch={dev} "
         f"threads={torch.get_num_threads()}")
 
-  sampler = Sampler(cfg, variables)
+  def sampler_fn(command_buffers):
+    sampler = Sampler(cfg, variables, command_buffers=command_buffers)
 
-  def ours(seed=0):
-    out = sampler.sample(memory, None, f, jax.random.key(seed), top_k=args.top_k,
-                         guidance_scale=g)
-    return np.asarray(jax.block_until_ready(out))
+    def ours(seed=0):
+      out = sampler.sample(memory, None, f, jax.random.key(seed), top_k=args.top_k,
+                           guidance_scale=g)
+      return np.asarray(jax.block_until_ready(out))
+    return ours
+
+  ours = sampler_fn(False)
 
   ehs = memory if g <= 1 else np.concatenate([memory, np.broadcast_to(null, memory.shape)])
   ehs = torch.tensor(ehs, device=dev)
@@ -110,11 +117,19 @@ def run(args) -> int:
 
   # the two samplers in alternation (the first call of each compiles or warms up)
   sides = {"ours": ours} if args.skip_hf else {"ours": ours, "hf": theirs}
+  if args.command_buffers:
+    sides["ours_command_buffers"] = sampler_fn(True)
   timing = time_interleaved(sides, args.repeats)
   codes, compile_s, t_ours = timing["ours"].result, timing["ours"].first_s, timing["ours"].best_s
   fps_ours = b * f / t_ours
   print(f"ours: {t_ours:.3f} s -> {fps_ours:.1f} frames/s  (first call incl. compile "
         f"{compile_s:.1f} s)")
+  if args.command_buffers:
+    cb = timing["ours_command_buffers"]
+    same = np.array_equal(cb.result, codes)
+    print(f"ours, command buffers ({jax.default_backend()}): {cb.best_s:.3f} s -> "
+          f"{b * f / cb.best_s:.1f} frames/s, {t_ours / cb.best_s:.2f}x the default; "
+          f"same tokens: {same}")
   codec = None if args.codec == "none" else _Codec(args.codec, dev)
   t_codec = None
   if codec is not None:
