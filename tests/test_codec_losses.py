@@ -33,3 +33,32 @@ def test_absolute_floor_prefers_silence_to_a_faint_noise_floor():
 def test_relative_floor_ranks_the_faint_noise_floor_first():
   loss = _losses(-60.0)
   assert loss["noise floor"] < loss["half"] < loss["silence"], loss
+
+
+def test_onset_envelope_is_librosas_onset_strength():
+  """The flux loss reads what `vmas bench codec-quality`'s onset detection reads: librosa's
+  onset strength, which pads 3 frames in front (lag 1 + its centring of n_fft / 2 hop) and
+  trims the end to the spectrogram's length."""
+  import jax.numpy as jnp
+  import librosa
+  from vmas_jax.eval.codec_quality import held_out_notes
+  wav, _ = held_out_notes(1000, 3.0, 32000)
+  ours = np.asarray(codec_losses.onset_envelope(jnp.asarray(wav[None]), 32000))[0]
+  ref = librosa.onset.onset_strength(y=wav, sr=32000)
+  n = len(ref) - 3
+  np.testing.assert_allclose(ours[:n], ref[3:], atol=2e-3 * ref.max())
+
+
+def test_flux_loss_ignores_a_gain_and_charges_frame_to_frame_wobble():
+  """A quieter copy has the same onsets (loss ~0); the same notes with a loudness that jumps
+  every 20 ms (what a codec's frame-by-frame error does) get flux between the notes."""
+  import jax.numpy as jnp
+  from vmas_jax.eval.codec_quality import held_out_notes
+  wav, _ = held_out_notes(1001, 3.0, 32000)
+  wobble = 1.0 + 0.3 * np.random.default_rng(0).standard_normal(len(wav) // 640 + 1)
+  wobbly = wav * np.repeat(wobble, 640)[:len(wav)]
+  loss = lambda y: float(codec_losses.flux_loss(jnp.asarray(wav[None]), jnp.asarray(y[None]),
+                                                32000))
+  assert loss(wav) == 0.0
+  assert loss(0.5 * wav) < 0.01
+  assert loss(wobbly) > 0.3

@@ -59,7 +59,10 @@ def codec_base_config() -> ml_collections.ConfigDict:
       log_floor_db=0.0,
       # >0: each example (and its reconstruction) is divided by max(rms(example), rms_floor)
       # before the losses, so that quiet segments weigh as much as loud ones
-      rms_floor=0.0))
+      rms_floor=0.0,
+      # >0: + flux_weight * L1 of the onset envelopes (`codec_losses.flux_loss`): quantisation
+      # error that changes from frame to frame reads as extra onsets
+      flux_weight=0.0))
 
   # -- adversarial training (vmas_jax.train.codec_disc): a multi-scale STFT discriminator
   #    (FFT sizes `scales`, `filters` channels) trained with Adam at `learning_rate` (the
