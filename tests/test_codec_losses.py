@@ -11,7 +11,8 @@ from vmas_jax.train import codec_losses
 def _config(log_floor_db):
   return ml_collections.ConfigDict(dict(
       l1_weight=0.0, mel_weight=1.0, mel_scales=(512, 2048), mel_bands=64, stft_weight=1.0,
-      stft_scales=(1024,), log_eps=1e-5, log_floor_db=log_floor_db, rms_floor=0.0))
+      stft_scales=(1024,), log_eps=1e-5, log_floor_db=log_floor_db, rms_floor=0.0,
+      flux_weight=0.0))
 
 
 def _losses(log_floor_db):

@@ -69,8 +69,9 @@ def test_contrastive_rhythm_starts_neutral_then_reads_both_accent_curves():
       next(key), x.shape), p_on["beat_head"]))
   assert np.abs(run(other, batch).music_embed - out.music_embed).max() > 1e-3
   # ... but the contrastive term does not train the beat head through it
+  weights = jnp.arange(1.0, 1.0 + out.music_embed.shape[-1])
   grad = jax.jit(jax.grad(lambda p: jnp.sum(on.apply({"params": p}, batch).music_embed
-                                            * jnp.arange(1.0, 1.0 + out.music_embed.shape[-1]))))(p_on)
+                                            * weights)))(p_on)
   assert all(np.all(np.asarray(g) == 0) for g in jax.tree.leaves(grad["beat_head"]))
   assert np.abs(np.asarray(grad["music_rhythm"]["kernel"])).max() > 0
   # retrieval's music-alone embedding has the rhythm term too

@@ -147,7 +147,7 @@ def reconstruction_losses(x: Array, y: Array, loss_config, sample_rate: int):
   if loss_config.stft_weight:
     parts["stft"] = multi_stft_loss(x, y, tuple(loss_config.stft_scales), eps, floor_db)
     total = total + loss_config.stft_weight * parts["stft"]
-  if loss_config.get("flux_weight", 0.0):
+  if loss_config.flux_weight:
     parts["flux"] = flux_loss(x, y, sample_rate)
     total = total + loss_config.flux_weight * parts["flux"]
   return total, parts
