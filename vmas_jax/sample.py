@@ -19,8 +19,8 @@ conditional row.
 from __future__ import annotations
 
 import dataclasses
-import os
 import functools
+import os
 
 import flax
 import jax
