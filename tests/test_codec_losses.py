@@ -2,9 +2,11 @@
 floor under the right notes costs more than silence; `log_floor_db` (the floor relative to each
 example's loudest bin) puts the right answer first."""
 
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from vmas_jax.eval.codec_quality import held_out_notes
 from vmas_jax.train import codec_losses
 
 
@@ -40,9 +42,7 @@ def test_onset_envelope_is_librosas_onset_strength():
   """The flux loss reads what `vmas bench codec-quality`'s onset detection reads: librosa's
   onset strength, which pads 3 frames in front (lag 1 + its centring of n_fft / 2 hop) and
   trims the end to the spectrogram's length."""
-  import jax.numpy as jnp
   import librosa
-  from vmas_jax.eval.codec_quality import held_out_notes
   wav, _ = held_out_notes(1000, 3.0, 32000)
   ours = np.asarray(codec_losses.onset_envelope(jnp.asarray(wav[None]), 32000))[0]
   ref = librosa.onset.onset_strength(y=wav, sr=32000)
@@ -53,8 +53,6 @@ def test_onset_envelope_is_librosas_onset_strength():
 def test_flux_loss_ignores_a_gain_and_charges_frame_to_frame_wobble():
   """A quieter copy has the same onsets (loss ~0); the same notes with a loudness that jumps
   every 20 ms (what a codec's frame-by-frame error does) get flux between the notes."""
-  import jax.numpy as jnp
-  from vmas_jax.eval.codec_quality import held_out_notes
   wav, _ = held_out_notes(1001, 3.0, 32000)
   wobble = 1.0 + 0.3 * np.random.default_rng(0).standard_normal(len(wav) // 640 + 1)
   wobbly = wav * np.repeat(wobble, 640)[:len(wav)]

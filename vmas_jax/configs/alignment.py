@@ -62,3 +62,13 @@ def get_config(arg: str | None = None):
   c.sampling.update(dict(top_k=50, temperature=0.7, guidance_scale=2.5, overlap_seconds=1.0,
                          best_of=1))
   return c
+
+
+def without_rhythm(c):
+  """The recipe before the rhythm-aware contrastive embeddings and the sampling chosen with
+  them (contrastive weight 0.1, temperature 1.0, guidance 3.0): the recipe that the
+  `music_only` and `text_video` experiments were measured with."""
+  c.model.contrastive_rhythm = False
+  c.loss.contrastive_weight = 0.1
+  c.sampling.update(dict(temperature=1.0, guidance_scale=3.0))
+  return c
