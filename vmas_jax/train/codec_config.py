@@ -38,8 +38,12 @@ def codec_base_config() -> ml_collections.ConfigDict:
   #    PCA transform of 2 * hop windows of `batches` batches of the input (drawn with seed
   #    data.seed + 1, so the training stream is unchanged), codebooks by residual k-means of
   #    its coefficients); a run that starts fresh saves the result as its step 0
+  #    or "gainshape" (vmas_jax.train.codec_gainshape_init: `dims` PCA dimensions of the band
+  #    below `split_hz`, and the loudness of `bands` log-spaced bands above it, decoded as
+  #    noise; latent = log_gain x ln(amplitude): its weight against the PCA dims in the VQ)
   c.init = ml_collections.ConfigDict(dict(kind="random", dims=0, batches=150,
-                                          kmeans_iters=15))
+                                          kmeans_iters=15, split_hz=4000.0, bands=4,
+                                          log_gain=1.0))
 
   # -- residual VQ (EMA codebooks)
   c.vq = ml_collections.ConfigDict(dict(decay=0.99, dead_code_fraction=0.1,

@@ -20,6 +20,7 @@ from vmas_jax.sharding import make_mesh
 from vmas_jax.train import state as state_lib
 from vmas_jax.train.codec_config import encodec_config
 from vmas_jax.train import codec_vq
+from vmas_jax.train.codec_gainshape_init import gainshape_codec_variables
 from vmas_jax.train.codec_lapped_init import lapped_codec_variables
 from vmas_jax.train.codec_step import init_codec_state, make_codec_train_step, split_weight_norm
 from vmas_jax.train.harness import DeviceBatches, RunHarness, maybe_initialize_distributed
@@ -28,17 +29,29 @@ _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perple
             "d_loss", "g_adv", "lr")
 
 
-def lapped_state(config, cfg, state: dict) -> dict:
-  """`state` with params and VQ replaced by the lapped-transform codec fitted to
-  `config.init.batches` batches of a second input stream (`codec_lapped_init`)."""
-  if config.init.kind not in ("random", "lapped"):
-    raise ValueError(f"codec init.kind={config.init.kind!r}: expected random | lapped")
+def fitted_state(config, cfg, state: dict) -> dict:
+  """`state` with params and VQ replaced by the codec fitted to `config.init.batches`
+  batches of a second input stream: the lapped transform (`codec_lapped_init`) or the
+  gain-shape codec (`codec_gainshape_init`)."""
+  if config.init.kind not in ("random", "lapped", "gainshape"):
+    raise ValueError(f"codec init.kind={config.init.kind!r}: expected random | lapped | "
+                     "gainshape")
   fit_config = config.copy_and_resolve_references()
   fit_config.data.seed = config.data.seed + 1
   fit_iter = make_segment_iterator(fit_config)
   segments = [next(fit_iter)["wav"] for _ in range(config.init.batches)]
-  variables = lapped_codec_variables(cfg, segments, config.init.dims or cfg.hidden_size,
-                                     seed=config.seed, kmeans_iters=config.init.kmeans_iters)
+  if config.init.kind == "gainshape":
+    if config.total_steps > 0:
+      # its rectifiers' weights (~1e10) overflow float32 gradient norms at the first step
+      raise ValueError("codec init.kind=gainshape is a fit, not a start for gradient steps: "
+                       "set --config.total_steps=0")
+    variables = gainshape_codec_variables(
+        cfg, segments, config.init.dims or 96, split_hz=config.init.split_hz,
+        bands=config.init.bands, log_gain=config.init.log_gain, seed=config.seed,
+        kmeans_iters=config.init.kmeans_iters)
+  else:
+    variables = lapped_codec_variables(cfg, segments, config.init.dims or cfg.hidden_size,
+                                       seed=config.seed, kmeans_iters=config.init.kmeans_iters)
   params = jax.tree.map(jnp.asarray, {k: v for k, v in variables["params"].items()
                                       if k != "codebooks"})
   if config.weight_norm:
@@ -75,10 +88,10 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
     state = jax.device_put(state, replicated)
     train_step = make_codec_train_step(module, tx, schedule, config, mesh, bsh)
 
-    # -- Restore, or start from the fitted lapped transform
+    # -- Restore, or start from the fitted codec (lapped transform or gain-shape)
     fresh = run.manager.latest_step() is None
-    if fresh and config.init.kind == "lapped":
-      state = jax.device_put(lapped_state(config, cfg, state), replicated)
+    if fresh and config.init.kind in ("lapped", "gainshape"):
+      state = jax.device_put(fitted_state(config, cfg, state), replicated)
       run.after_step(0, 0, state, iterator.get_state)  # step 0: export works before training
     state, step = run.restore(state, iterator)
 
