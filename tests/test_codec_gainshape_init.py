@@ -109,13 +109,23 @@ def test_low_band_waveform_survives_and_high_band_is_noise_of_the_right_loudness
     assert abs(ratio_db) < 3.0, (lo, hi, ratio_db)
 
 
-def test_log_ramps_fit_the_logarithm():
-  knots = np.geomspace(2e-4, 2.0, 14)
-  w, off = gs.log_ramps(knots, 4.0, 2e-4, 4.0)
-  a = np.geomspace(4e-4, 3.0, 500)
-  z = 4.0 * (a[:, None] / knots - 1)
-  approx = np.where(z > 0, z + 1, np.exp(np.minimum(z, 0))) @ w + off
-  assert np.max(np.abs(approx - np.log(a))) < 0.1
+def test_log_ramps_fit_the_logarithm_of_the_uncored_amplitude():
+  """The ELU ramps on the cored envelope give ln(phases / pi x amplitude) within 0.05 from
+  -60 dBFS to full scale, and a silent band (envelope 0) reads as the floor."""
+  phases, threshold, floor = 8, 1e-4, 2e-4
+  knots = np.geomspace(floor, 2.0, 14)
+  w, off = gs.log_ramps(knots, 4.0, floor, 4.0, phases, threshold)
+
+  def latent(a):
+    z = 4.0 * (np.asarray(a)[:, None] / knots - 1)
+    return np.where(z > 0, z + 1, np.exp(np.minimum(z, 0))) @ w + off
+
+  amp = np.geomspace(1e-3, 1.0, 500)
+  got = latent(gs.cored_envelope(amp, phases, threshold))
+  assert np.max(np.abs(got - np.log(phases / np.pi * amp))) < 0.05
+  assert abs(latent([0.0])[0] - np.log(floor)) < 0.05
+  # the coring's bias the fit undoes: -1.3 dB at -60 dBFS
+  assert gs.cored_envelope(np.array([1e-3]), phases, threshold)[0] < 0.86 * phases / np.pi * 1e-3
 
 
 def test_architectures_without_room_are_refused():

@@ -30,8 +30,9 @@ paths; see `codec_lapped_init`):
 - Logarithm, the ELU before the last conv: ELU(s (a / t_k - 1)) + 1 is a soft ramp at t_k; the
   last conv sums the ramps with least-squares weights into `log_gain` x ln(a).
 - Exponential, the decoder's first ELU: it sees ln(a) - C, where ELU(u) + 1 = e^u; a constant
-  channel (bias 1) supplies the +1.  The first transposed conv writes, per band, a fixed noise
-  atom (unit energy in the band, random phases) times the amplitude, beside the PCA synthesis.
+  channel (bias 1) supplies the +1, less the amplitude of a silent band.  The first transposed
+  conv writes, per band, a fixed noise atom (unit energy in the band, random phases) times the
+  amplitude, beside the PCA synthesis.
 """
 
 from __future__ import annotations
@@ -73,14 +74,31 @@ def quadrature_filters(edges: np.ndarray, length: int, phases: int,
   return out
 
 
-def log_ramps(knots: np.ndarray, sharpness: float, lo: float, hi: float):
-  """Least-squares weights `[K]` and offset such that sum_k w_k ramp_k(a) + offset ~ ln(a)
-  on [lo, hi], ramp_k(a) = ELU(s (a / t_k - 1)) + 1 (the ramps the network computes)."""
-  a = np.geomspace(lo, hi, 2000)
+def cored_envelope(amplitude: np.ndarray, phases: int, threshold: float) -> np.ndarray:
+  """The envelope the encoder measures for a steady band of `amplitude`:
+  sum_j max(A cos(phi + 2 pi j / phases) - threshold, 0) averaged over phi, i.e.
+  phases / pi x (sqrt(A^2 - t^2) - t arccos(t / A)); phases / pi x A at threshold 0."""
+  amp = np.maximum(np.asarray(amplitude, np.float64), threshold)
+  return phases / np.pi * (np.sqrt(amp ** 2 - threshold ** 2)
+                           - threshold * np.arccos(np.minimum(threshold / np.maximum(amp, 1e-30),
+                                                              1.0)))
+
+
+def log_ramps(knots: np.ndarray, sharpness: float, lo: float, hi: float, phases: int = 1,
+              threshold: float = 0.0):
+  """Least-squares weights `[K]` and offset such that the network's
+  sum_k w_k ramp_k(a) + offset, ramp_k(a) = ELU(s (a / t_k - 1)) + 1, of the measured envelope
+  a = cored_envelope(A) is ln(phases / pi x A) for envelopes in [lo, hi] (undoing the coring's
+  bias at low levels), and ln(lo) below lo (so a silent band reads as `lo`)."""
+  amp = np.geomspace(threshold * 1.001 + 1e-12, hi * np.pi / phases * 2, 4000)
+  env = cored_envelope(amp, phases, threshold)
+  keep = (env >= lo) & (env <= hi)
+  a = np.concatenate([np.linspace(0.0, lo, 200, endpoint=False), env[keep]])
+  target = np.concatenate([np.full(200, np.log(lo)), np.log(phases / np.pi * amp[keep])])
   z = sharpness * (a[:, None] / knots[None] - 1)
   ramps = np.where(z > 0, z + 1, np.exp(np.minimum(z, 0)))
   design = np.concatenate([ramps, np.ones((len(a), 1))], 1)
-  coef, *_ = np.linalg.lstsq(design, np.log(a), rcond=None)
+  coef, *_ = np.linalg.lstsq(design, target, rcond=None)
   return coef[:-1], coef[-1]
 
 
@@ -239,7 +257,10 @@ def gainshape_seanet_params(config: EncodecConfig, layout: GainShapeLayout, basi
                             * (audio / coef))
   cols = (atoms * np.exp(c_max) * audio).reshape(nb, 2 * r0, phases0).transpose(1, 0, 2)
   up[:, dims:dims + nb, :phases0] = cols
-  up[:, const, :phases0] = cols.sum(1)
+  # The constant channel cancels ELU's -1 and takes off the amplitude of a silent band (the
+  # logarithm's floor, where every ramp is at e^-s), so that silence decodes to silence.
+  floor_amp = np.exp(ramp_offset + ramp_weights.sum() * np.exp(-_RAMP_SHARPNESS))
+  up[:, const, :phases0] = cols.sum(1) * (1.0 - floor_amp / np.exp(c_max))
   return params
 
 
@@ -276,7 +297,8 @@ def gainshape_codec_variables(config: EncodecConfig, segments, dims: int = 96,
   edges = band_edges(split_hz, bands, sr)
   filters = quadrature_filters(edges, 3 * layout.block, layout.phases, sr)
   knot_values = np.geomspace(layout.floor, 2.0, layout.knots)
-  ramp_w, ramp_off = log_ramps(knot_values, _RAMP_SHARPNESS, layout.floor, _AMP_MAX)
+  ramp_w, ramp_off = log_ramps(knot_values, _RAMP_SHARPNESS, layout.floor, _AMP_MAX,
+                               layout.phases, _THRESHOLD)
 
   module = EncodecModel(config)
   shapes = jax.eval_shape(lambda: nn.meta.unbox(module.init(jax.random.PRNGKey(0),
