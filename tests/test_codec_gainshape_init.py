@@ -135,3 +135,11 @@ def test_architectures_without_room_are_refused():
     gs.GainShapeLayout(dataclasses.replace(CONFIG, hidden_size=128), 100, 8)
   with pytest.raises(ValueError, match="hidden_size"):
     gs.GainShapeLayout(CONFIG, 60, 8)
+
+
+def test_gradient_steps_from_the_gainshape_fit_are_refused_before_any_work(tmp_path):
+  from vmas_jax import cli
+  with pytest.raises(ValueError, match="total_steps=0"):
+    cli.main(["codec", "train", "--config", "codec_bundled", "--workdir", str(tmp_path / "w"),
+              "--config.total_steps=5"])
+  assert not (tmp_path / "w").exists()

@@ -29,22 +29,27 @@ _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perple
             "d_loss", "g_adv", "lr")
 
 
+def check_init(config) -> None:
+  """Raises ValueError naming the field when `config.init` cannot start this run."""
+  if config.init.kind not in ("random", "lapped", "gainshape"):
+    raise ValueError(f"codec init.kind={config.init.kind!r}: expected random | lapped | "
+                     "gainshape")
+  if config.init.kind == "gainshape" and config.total_steps > 0:
+    # its rectifiers' weights (~1e10) overflow float32 gradient norms at the first step
+    raise ValueError("codec init.kind=gainshape is a fit, not a start for gradient steps: "
+                     "set --config.total_steps=0")
+
+
 def fitted_state(config, cfg, state: dict) -> dict:
   """`state` with params and VQ replaced by the codec fitted to `config.init.batches`
   batches of a second input stream: the lapped transform (`codec_lapped_init`) or the
   gain-shape codec (`codec_gainshape_init`)."""
-  if config.init.kind not in ("random", "lapped", "gainshape"):
-    raise ValueError(f"codec init.kind={config.init.kind!r}: expected random | lapped | "
-                     "gainshape")
+  check_init(config)
   fit_config = config.copy_and_resolve_references()
   fit_config.data.seed = config.data.seed + 1
   fit_iter = make_segment_iterator(fit_config)
   segments = [next(fit_iter)["wav"] for _ in range(config.init.batches)]
   if config.init.kind == "gainshape":
-    if config.total_steps > 0:
-      # its rectifiers' weights (~1e10) overflow float32 gradient norms at the first step
-      raise ValueError("codec init.kind=gainshape is a fit, not a start for gradient steps: "
-                       "set --config.total_steps=0")
     variables = gainshape_codec_variables(
         cfg, segments, config.init.dims or 96, split_hz=config.init.split_hz,
         bands=config.init.bands, log_gain=config.init.log_gain, seed=config.seed,
@@ -68,6 +73,7 @@ def train_codec(config, workdir, *, data_iterator=None) -> dict:
 
   Returns {"step", "stopped_early", "skipped_steps", "last_metrics"}.
   """
+  check_init(config)
   maybe_initialize_distributed()
   with RunHarness(config, workdir) as run:
     # -- Mesh, model, input
