@@ -28,7 +28,7 @@ paths; see `codec_lapped_init`):
   oversampled, so the missing samples are interpolated); and per band, the window-weighted
   mean envelope `a`, at `knots` thresholds t_k: s (a / t_k - 1).
 - Logarithm, the ELU before the last conv: ELU(s (a / t_k - 1)) + 1 is a soft ramp at t_k; the
-  last conv sums the ramps with least-squares weights into `log_gain` x ln(a).
+  last conv sums the ramps with least-squares weights into `log_gain` x ln(a / floor).
 - Exponential, the decoder's first ELU: it sees ln(a) - C, where ELU(u) + 1 = e^u; a constant
   channel (bias 1) supplies the +1, less the amplitude of a silent band.  The first transposed
   conv writes, per band, a fixed noise atom (unit energy in the band, random phases) times the
@@ -231,7 +231,9 @@ def gainshape_seanet_params(config: EncodecConfig, layout: GainShapeLayout, basi
   for b in range(nb):
     chans = dims + b * layout.knots + np.arange(layout.knots)
     out[centre, chans, dims + b] = log_gain * ramp_weights
-    out_bias[dims + b] = log_gain * (ramp_weights.sum() + ramp_offset)
+    # centred on the floor: a silent band's latent is 0 (small latents keep the VQ's
+    # distances precise in float32, so near-ties break alike in every implementation)
+    out_bias[dims + b] = log_gain * (ramp_weights.sum() + ramp_offset - np.log(layout.floor))
 
   # -- decoder: ln(a) - C -> ELU + 1 = a / e^C -> noise atoms beside the PCA synthesis
   c_max = np.log(_AMP_MAX)
@@ -248,7 +250,7 @@ def gainshape_seanet_params(config: EncodecConfig, layout: GainShapeLayout, basi
     if smooth:
       dconv[dcentre - 1, dims + b, dims + b] = dconv[dcentre + 1, dims + b, dims + b] = (
           smooth / log_gain)
-    dbias[dims + b] = -c_max
+    dbias[dims + b] = np.log(layout.floor) - c_max
   dbias[const] = 1.0
   r0 = config.upsampling_ratios[0]
   up = dec["up0_conv"]["kernel"]  # [2 r0, C_in, hop / r0]
@@ -322,7 +324,7 @@ def gainshape_codec_variables(config: EncodecConfig, segments, dims: int = 96,
   latents = np.concatenate([np.asarray(encode(params, jnp.asarray(w))) for w in waves])
   energies = np.concatenate([band_energies(lapped.windowed_frames(w, hop), edges, sr)
                              for w in waves])
-  envelope = np.exp(latents[:, dims:dims + bands] / log_gain)
+  envelope = layout.floor * np.exp(latents[:, dims:dims + bands] / log_gain)
   gains = np.full(bands, np.nan)
   for b in range(bands):
     ok = envelope[:, b] > 10 * layout.floor  # well above the coring threshold
