@@ -283,10 +283,9 @@ def gainshape_codec_variables(config: EncodecConfig, segments, dims: int = 96,
   hop, sr = config.hop_length, config.sample_rate
   layout = GainShapeLayout(config, dims, bands)
   waves = [np.asarray(w, np.float32) for seg in segments for w in np.atleast_2d(seg)]
-  frames = np.concatenate([lapped.windowed_frames(w, hop) for w in waves])
-  keep = np.abs(frames).max(1) > 0
+  all_frames = np.concatenate([lapped.windowed_frames(w, hop) for w in waves])  # [F, 2 hop]
   rng = np.random.default_rng(seed)
-  frames = frames[keep]
+  frames = all_frames[np.abs(all_frames).max(1) > 0]
   if len(frames) > max_frames:
     frames = frames[np.sort(rng.permutation(len(frames))[:max_frames])]
   window = lapped.sine_window(2 * hop)
@@ -322,8 +321,7 @@ def gainshape_codec_variables(config: EncodecConfig, segments, dims: int = 96,
   encode = jax.jit(lambda p, w: module.apply({"params": p}, w[None, :, None],
                                              method=lambda m, x: m.encoder(x))[0])
   latents = np.concatenate([np.asarray(encode(params, jnp.asarray(w))) for w in waves])
-  energies = np.concatenate([band_energies(lapped.windowed_frames(w, hop), edges, sr)
-                             for w in waves])
+  energies = band_energies(all_frames, edges, sr)  # frame for frame with the latents
   envelope = layout.floor * np.exp(latents[:, dims:dims + bands] / log_gain)
   gains = np.full(bands, np.nan)
   for b in range(bands):

@@ -43,8 +43,7 @@ def check_init(config) -> None:
 def fitted_state(config, cfg, state: dict) -> dict:
   """`state` with params and VQ replaced by the codec fitted to `config.init.batches`
   batches of a second input stream: the lapped transform (`codec_lapped_init`) or the
-  gain-shape codec (`codec_gainshape_init`)."""
-  check_init(config)
+  gain-shape codec (`codec_gainshape_init`); `train_codec` has checked `config.init`."""
   fit_config = config.copy_and_resolve_references()
   fit_config.data.seed = config.data.seed + 1
   fit_iter = make_segment_iterator(fit_config)
