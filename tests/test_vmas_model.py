@@ -89,10 +89,13 @@ def test_beat_lookahead_shows_each_position_the_next_frames_of_the_curve():
   params["beat_embed"]["kernel"] = jax.random.normal(jax.random.key(1), (3, 64))
   offsets = jax.jit(lambda p, beat: model.apply({"params": p}, beat, 20,
                                                 method=VMAS.beat_offsets))
+  # two arrays, not one edited in place: JAX on CPU may read a numpy buffer without copying
+  # it, after an asynchronous dispatch has returned
   curve = np.zeros((1, 12), np.float32)
-  base = offsets(params, curve)
-  curve[:, 10] = 1.0
-  moved = np.abs(np.asarray(offsets(params, curve) - base)).max(-1)[0]  # [20]
+  bumped_curve = curve.copy()
+  bumped_curve[:, 10] = 1.0
+  base = np.asarray(offsets(params, curve))
+  moved = np.abs(np.asarray(offsets(params, bumped_curve)) - base).max(-1)[0]  # [20]
   assert set(np.nonzero(moved > 1e-6)[0]) == {8, 9, 10}
   # the whole model: the bump changes no logits before position 8
   bumped = dict(batch, video_beat=batch["video_beat"].copy())
