@@ -40,7 +40,8 @@ def codec_base_config() -> ml_collections.ConfigDict:
   #    its coefficients); a run that starts fresh saves the result as its step 0
   #    or "gainshape" (vmas_jax.train.codec_gainshape_init: `dims` PCA dimensions of the band
   #    below `split_hz`, and the loudness of `bands` log-spaced bands above it, decoded as
-  #    noise; latent = log_gain x ln(amplitude): its weight against the PCA dims in the VQ)
+  #    noise; latent = log_gain x ln(amplitude): its weight against the PCA dims in the VQ;
+  #    dims=0 fills the latents: hidden_size - bands)
   c.init = ml_collections.ConfigDict(dict(kind="random", dims=0, batches=150,
                                           kmeans_iters=15, split_hz=4000.0, bands=4,
                                           log_gain=1.0))

@@ -49,10 +49,10 @@ def fitted_state(config, cfg, state: dict) -> dict:
   fit_iter = make_segment_iterator(fit_config)
   segments = [next(fit_iter)["wav"] for _ in range(config.init.batches)]
   if config.init.kind == "gainshape":
+    dims = config.init.dims or cfg.hidden_size - config.init.bands  # latents: dims + bands
     variables = gainshape_codec_variables(
-        cfg, segments, config.init.dims or 96, split_hz=config.init.split_hz,
-        bands=config.init.bands, log_gain=config.init.log_gain, seed=config.seed,
-        kmeans_iters=config.init.kmeans_iters)
+        cfg, segments, dims, split_hz=config.init.split_hz, bands=config.init.bands,
+        log_gain=config.init.log_gain, seed=config.seed, kmeans_iters=config.init.kmeans_iters)
   else:
     variables = lapped_codec_variables(cfg, segments, config.init.dims or cfg.hidden_size,
                                        seed=config.seed, kmeans_iters=config.init.kmeans_iters)
