@@ -137,9 +137,19 @@ def test_architectures_without_room_are_refused():
     gs.GainShapeLayout(CONFIG, 60, 8)
 
 
-def test_gradient_steps_from_the_gainshape_fit_are_refused_before_any_work(tmp_path):
+@pytest.mark.parametrize("overrides,message", [
+    (["--config.total_steps=5"], "set --config.total_steps=0"),
+    (["--config.init.kind=foo"], "init.kind='foo': expected random | lapped | gainshape"),
+    (["--config.init.bands=12"], "fewer than 8 log knots x 12 bands"),
+    (["--config.init.kind=lapped", "--config.init.dims=500"], "500 basis dimensions"),
+])
+def test_bad_init_settings_are_refused_in_one_line_before_any_work(tmp_path, capsys,
+                                                                   overrides, message):
+  """`vmas codec train` checks `init` against the architecture before reading any data: exit
+  status 2, one line naming the setting, no traceback, no workdir."""
   from vmas_jax import cli
-  with pytest.raises(ValueError, match="total_steps=0"):
-    cli.main(["codec", "train", "--config", "codec_bundled", "--workdir", str(tmp_path / "w"),
-              "--config.total_steps=5"])
+  assert cli.main(["codec", "train", "--config", "codec_bundled", "--workdir",
+                   str(tmp_path / "w"), *overrides]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("vmas codec train: ") and message in err and "Traceback" not in err
   assert not (tmp_path / "w").exists()

@@ -54,10 +54,15 @@ def run(args) -> int:
 
 def _train(args) -> int:
   from vmas_jax.config_utils import load_config
-  from vmas_jax.train.codec_loop import train_codec
+  from vmas_jax.train.codec_loop import check_init, train_codec
   config = load_config(args.config, getattr(args, "config_overrides", []))
   if args.audio is not None:
     config.data.audio = args.audio
+  try:
+    check_init(config)
+  except ValueError as e:
+    print(f"vmas codec train: {e}", file=sys.stderr)
+    return 2
   result = train_codec(config, args.workdir)
   print(json.dumps({k: result[k] for k in ("step", "stopped_early", "skipped_steps")}))
   print(json.dumps(result["last_metrics"], indent=1))

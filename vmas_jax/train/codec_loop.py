@@ -20,8 +20,8 @@ from vmas_jax.sharding import make_mesh
 from vmas_jax.train import state as state_lib
 from vmas_jax.train.codec_config import encodec_config
 from vmas_jax.train import codec_vq
-from vmas_jax.train.codec_gainshape_init import gainshape_codec_variables
-from vmas_jax.train.codec_lapped_init import lapped_codec_variables
+from vmas_jax.train.codec_gainshape_init import GainShapeLayout, gainshape_codec_variables
+from vmas_jax.train.codec_lapped_init import check_lapped_architecture, lapped_codec_variables
 from vmas_jax.train.codec_step import init_codec_state, make_codec_train_step, split_weight_norm
 from vmas_jax.train.harness import DeviceBatches, RunHarness, maybe_initialize_distributed
 
@@ -30,14 +30,21 @@ _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perple
 
 
 def check_init(config) -> None:
-  """Raises ValueError naming the field when `config.init` cannot start this run."""
-  if config.init.kind not in ("random", "lapped", "gainshape"):
-    raise ValueError(f"codec init.kind={config.init.kind!r}: expected random | lapped | "
-                     "gainshape")
-  if config.init.kind == "gainshape" and config.total_steps > 0:
+  """Raises ValueError naming the field when `config.init` cannot start this run, before any
+  data is read: the kind, and whether the architecture can hold the fitted transform."""
+  kind = config.init.kind
+  if kind not in ("random", "lapped", "gainshape"):
+    raise ValueError(f"codec init.kind={kind!r}: expected random | lapped | gainshape")
+  if kind == "gainshape" and config.total_steps > 0:
     # its rectifiers' weights (~1e10) overflow float32 gradient norms at the first step
     raise ValueError("codec init.kind=gainshape is a fit, not a start for gradient steps: "
                      "set --config.total_steps=0")
+  cfg = encodec_config(config)
+  if kind == "gainshape":
+    GainShapeLayout(cfg, config.init.dims or cfg.hidden_size - config.init.bands,
+                    config.init.bands)
+  elif kind == "lapped":
+    check_lapped_architecture(cfg, config.init.dims or cfg.hidden_size)
 
 
 def fitted_state(config, cfg, state: dict) -> dict:
