@@ -179,3 +179,22 @@ def test_prepare_a_mixed_manifest(media, tmp_path):
   assert set(rows) == {True, False}
   assert batch["frame_mask"][rows[True]].all() and not batch["frame_mask"][rows[False]].any()
   assert batch["frames"][rows[True]].any()
+
+
+@pytest.mark.long
+def test_bench_music_only_runs_with_standardised_features(tmp_path):
+  """`vmas bench music-only` end to end, tiny, with the alignment recipe's stored and
+  standardised features: music alone has no frames to measure, so training skips the
+  feature statistics (it failed on them, "no valid frames")."""
+  from vmas_jax import cli
+  work = tmp_path / "bench"
+  assert cli.main(["bench", "music-only", "--config", "tiny", "--workdir", str(work),
+                   "--heldout", "2", "--config.data.mode=music_only",
+                   "--config.total_steps=1", "--config.data.synthetic_examples=2",
+                   "--config.video.use_features=True", "--config.data.frames_format=features",
+                   "--config.video.standardize_features=True"]) == 0
+  report = json.loads((work / "music_only.json").read_text())
+  assert set(report["results"]) == {"video", "flat", "shuffled", "true soundtrack (ceiling)"}
+  for r in report["results"].values():
+    for domain in ("codes", "audio"):
+      assert 0.0 <= r[domain]["beat_f1"] <= 1.0
