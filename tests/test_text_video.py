@@ -255,3 +255,15 @@ def test_caption_column_goes_through_prepare_into_the_batch(tmp_path):
   # a blank caption is no text at all (the model reads it as dropped text)
   assert batch["text_mask"].sum(1).tolist() == [
       0 if not c else len(c.encode()) + 1 if len(c.encode()) < 12 else 12 for c in got]
+
+
+def test_token_classifier_scores_red_tokens_above_blue_and_names_a_missing_colour():
+  from vmas_jax.bench.text_video import TokenClassifier
+  rng = np.random.default_rng(0)
+  red = rng.integers(0, 4, (6, 2, 20))   # red clips use tokens 0-3, blue ones 4-7
+  blue = rng.integers(4, 8, (6, 2, 20))
+  clf = TokenClassifier({"red": red, "blue": blue}, vocab=8)
+  llr = clf.llr(np.concatenate([red[:2], blue[:2]]))
+  assert (llr[:2] > 0).all() and (llr[2:] < 0).all()
+  with pytest.raises(ValueError, match="no training clip is captioned 'red'"):
+    TokenClassifier({"blue": blue}, vocab=8).llr(blue)

@@ -94,6 +94,10 @@ class TokenClassifier:
 
   def llr(self, codes: np.ndarray, a: str = "red", b: str = "blue") -> np.ndarray:
     """codes [N, K, F] -> mean log p_a - log p_b per token [N]."""
+    for colour in (a, b):
+      if colour not in self.logp:
+        raise ValueError(f"no training clip is captioned {colour!r} (captions: "
+                         f"{sorted(self.logp)}); raise --config.data.synthetic_examples")
     k = np.arange(codes.shape[1])[None, :, None]
     return (self.logp[a][k, codes] - self.logp[b][k, codes]).mean(axis=(1, 2))
 
