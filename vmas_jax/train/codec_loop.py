@@ -29,6 +29,14 @@ _CONSOLE = ("loss", "l1", "mel", "stft", "log_mel_l1", "commitment", "vq0_perple
             "d_loss", "g_adv", "lr")
 
 
+def _init_dims(config, cfg) -> int:
+  """The fitted transform's dimensions; `init.dims=0` fills the latents (the gain-shape
+  codec's latents are dims + bands)."""
+  if config.init.dims:
+    return config.init.dims
+  return cfg.hidden_size - (config.init.bands if config.init.kind == "gainshape" else 0)
+
+
 def check_init(config) -> None:
   """Raises ValueError naming the field when `config.init` cannot start this run, before any
   data is read: the kind, and whether the architecture can hold the fitted transform."""
@@ -41,10 +49,9 @@ def check_init(config) -> None:
                      "set --config.total_steps=0")
   cfg = encodec_config(config)
   if kind == "gainshape":
-    GainShapeLayout(cfg, config.init.dims or cfg.hidden_size - config.init.bands,
-                    config.init.bands)
+    GainShapeLayout(cfg, _init_dims(config, cfg), config.init.bands)
   elif kind == "lapped":
-    check_lapped_architecture(cfg, config.init.dims or cfg.hidden_size)
+    check_lapped_architecture(cfg, _init_dims(config, cfg))
 
 
 def fitted_state(config, cfg, state: dict) -> dict:
@@ -55,14 +62,14 @@ def fitted_state(config, cfg, state: dict) -> dict:
   fit_config.data.seed = config.data.seed + 1
   fit_iter = make_segment_iterator(fit_config)
   segments = [next(fit_iter)["wav"] for _ in range(config.init.batches)]
+  dims = _init_dims(config, cfg)
   if config.init.kind == "gainshape":
-    dims = config.init.dims or cfg.hidden_size - config.init.bands  # latents: dims + bands
     variables = gainshape_codec_variables(
         cfg, segments, dims, split_hz=config.init.split_hz, bands=config.init.bands,
         log_gain=config.init.log_gain, seed=config.seed, kmeans_iters=config.init.kmeans_iters)
   else:
-    variables = lapped_codec_variables(cfg, segments, config.init.dims or cfg.hidden_size,
-                                       seed=config.seed, kmeans_iters=config.init.kmeans_iters)
+    variables = lapped_codec_variables(cfg, segments, dims, seed=config.seed,
+                                       kmeans_iters=config.init.kmeans_iters)
   params = jax.tree.map(jnp.asarray, {k: v for k, v in variables["params"].items()
                                       if k != "codebooks"})
   if config.weight_norm:

@@ -52,10 +52,10 @@ def train(config, workdir, *, model=None, data_iterator=None) -> dict:
     iterator = data_iterator
     if iterator is None:
       iterator = make_data_iterator(config, setup.feature_dim)
-    # a restored checkpoint keeps its own; music alone has no frames to measure (the null
-    # memory stands in for the video, so the features are never read)
+    # a restored checkpoint keeps its own; a model without video memory (music alone: the
+    # null memory stands in for the video) never reads features, and has none to measure
     if (config.video.get("standardize_features", False)
-        and config.data.get("mode", "paired") != "music_only"):
+        and getattr(setup.model, "video_memory", True)):
       from vmas_jax.train import feature_stats
       # from a fresh iterator, so the training one starts where a run without them does
       # (a given stand-in iterator is read itself)
