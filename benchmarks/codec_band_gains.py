@@ -213,9 +213,10 @@ def main():
   p.add_argument("--seed", type=int, default=123, help="training segments")
   args = p.parse_args()
 
+  from codec_scoring import score_variants  # benchmarks/, the script's own folder
+
   from vmas_jax.bench.codec_quality import roundtrip_fn
   from vmas_jax.data.synthetic_audio import random_segment
-  from vmas_jax.eval import codec_quality as q
 
   shipped, _ = roundtrip_fn(None)  # the bundled codec
 
@@ -252,33 +253,7 @@ def main():
       "study: the same, shapes below 2.6 kHz, noise above": study(tonal_hz=2600.0),
   }
 
-  mel = {k: [] for k in variants}
-  for i in range(args.melodies):
-    wav, notes = q.held_out_notes(1000 + i, 10.0, SR)
-    for k, fn in variants.items():
-      out = fn(wav)
-      mel[k].append((q.onset_f1(wav, out, SR), q.pitch_accuracy(out, SR, notes)))
-  real = {k: [] for k in variants}
-  if args.audio:
-    from vmas_jax.data.audio_io import audio_info, load_audio
-    from vmas_jax.data.audio_segments import list_audio
-    for path in list_audio(args.audio)[:args.max_files]:
-      start = 30.0 if audio_info(path).duration >= 40.0 else 0.0
-      wav = load_audio(path, SR, start=start, duration=10.0)
-      for k, fn in variants.items():
-        out = fn(wav)
-        real[k].append((q.log_mel_l1(wav, out, SR), q.onset_f1(wav, out, SR)))
-
-  print(f"{'decoded':52s} melody onset F1  pitch" + ("  real log-mel  real onset F1"
-                                                      if args.audio else ""))
-  for k in variants:
-    o, pa = np.mean(mel[k], 0)
-    line = f"{k:52s} {o:15.3f} {pa:6.3f}"
-    if real[k]:
-      lm, ro = np.mean(real[k], 0)
-      line += f" {lm:13.3f} {ro:14.3f}"
-    print(line)
-
+  score_variants(variants, SR, args.melodies, args.audio, args.max_files)
 
 if __name__ == "__main__":
   main()

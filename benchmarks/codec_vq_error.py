@@ -46,9 +46,10 @@ def main():
   import jax.numpy as jnp
   import ml_collections
 
+  from codec_scoring import score_variants  # benchmarks/, the script's own folder
+
   from vmas_jax.build import make_codec
   from vmas_jax.data.synthetic_audio import random_segment
-  from vmas_jax.eval import codec_quality as q
   from vmas_jax.models.codec import BUNDLED_CODEC, rvq_decode, rvq_encode
 
   module, variables = make_codec(ml_collections.ConfigDict(dict(hf_path=str(BUNDLED_CODEC))))
@@ -131,36 +132,16 @@ def main():
 
   names = ["exact", "vq", "noise 6", "noise 12", "matched", "signs", "mask 12", "mask 15",
            "smooth", "smooth+sines"]
-  mel = {n: [] for n in names}
-  for i in range(args.melodies):
-    wav, notes = q.held_out_notes(1000 + i, 10.0, sr)
-    z, zq = latents(wav)
-    for n in names:
-      out = np.asarray(decode(jnp.asarray(variant(n, z, zq))))[:len(wav)]
-      mel[n].append((q.onset_f1(wav, out, sr), q.pitch_accuracy(out, sr, notes)))
+  cache = {}
 
-  real = {n: [] for n in names}
-  if args.audio:
-    from vmas_jax.data.audio_io import audio_info, load_audio
-    from vmas_jax.data.audio_segments import list_audio
-    for path in list_audio(args.audio)[:args.max_files]:
-      start = 30.0 if audio_info(path).duration >= 40.0 else 0.0
-      wav = load_audio(path, sr, start=start, duration=10.0)
-      z, zq = latents(wav)
-      for n in names:
-        out = np.asarray(decode(jnp.asarray(variant(n, z, zq))))[:len(wav)]
-        real[n].append((q.log_mel_l1(wav, out, sr), q.onset_f1(wav, out, sr)))
+  def decoded(name):
+    def fn(wav):  # latents computed once per waveform, shared by the variants
+      if cache.get("wav") is not wav:
+        cache.update(wav=wav, latents=latents(wav))
+      return np.asarray(decode(jnp.asarray(variant(name, *cache["latents"]))))[:len(wav)]
+    return fn
 
-  print(f"{'decoded':14s} melody onset F1  pitch" + ("  real log-mel  real onset F1"
-                                                      if args.audio else ""))
-  for n in names:
-    o, pa = np.mean(mel[n], 0)
-    line = f"{n:14s} {o:15.3f} {pa:6.3f}"
-    if real[n]:
-      lm, ro = np.mean(real[n], 0)
-      line += f" {lm:13.3f} {ro:14.3f}"
-    print(line)
-
+  score_variants({n: decoded(n) for n in names}, sr, args.melodies, args.audio, args.max_files)
 
 if __name__ == "__main__":
   main()
