@@ -16,7 +16,7 @@ Scores onset F1 and pitch on the held-out melodies of `vmas bench codec-quality`
    4 noise bands from 4 to 16 kHz as in the bundled codec.  The 4 x 2048 codebooks form a
    product quantiser, which a residual VQ runs unchanged when each codebook is zero outside
    its own dims:
-   - codebooks 1-2: the 20 log-gains, residual k-means.  With `--lam`, leaky DPCM: the
+   - codebooks 1-2: the log-gains (19 at --bands 16), residual k-means.  With `--lam`, leaky DPCM: the
      encoder sends d_t = g_t - lam g_{t-1} of its own (unquantised) gains and the decoder
      integrates g_t = lam g_{t-1} + d_t, so the VQ's error reaches the gains low-passed
      (slow wander rather than frame-to-frame jitter);
