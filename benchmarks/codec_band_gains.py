@@ -36,6 +36,8 @@ import argparse
 
 import numpy as np
 
+from vmas_jax.train.codec_lapped_init import kmeans_rvq, nearest
+
 SR, HOP, WIN, SPLIT_BIN, SIZE = 32000, 640, 1280, 160, 2048
 
 
@@ -78,12 +80,6 @@ def band_edges(bands: int, min_bins: int = 1) -> list[tuple[int, int]]:
   return list(zip(low[:-1], low[1:])) + list(zip(high[:-1], high[1:]))
 
 
-def nearest(x: np.ndarray, book: np.ndarray, chunk: int = 8192) -> np.ndarray:
-  norms = (book ** 2).sum(1)
-  return np.concatenate([(norms - 2 * x[i:i + chunk] @ book.T).argmin(1)
-                         for i in range(0, len(x), chunk)])
-
-
 def unit_bands(c: np.ndarray, bands, rng: np.random.Generator) -> np.ndarray:
   """`c` with every band scaled to unit norm (a random direction where it is zero)."""
   c = c.copy()
@@ -122,7 +118,6 @@ class GainShape:
     self.noise = np.random.default_rng(1).choice([-1.0, 1.0], size=HOP)
 
   def fit_gains(self, coefs, iters: int, seed: int = 0):
-    from vmas_jax.train.codec_lapped_init import kmeans_rvq
     sent = np.concatenate([self._sent_gains(self._gains(c)) for c in coefs])
     self.gain_books = kmeans_rvq(sent, 2, SIZE, np.random.default_rng(seed), iters)
 

@@ -8,8 +8,8 @@ if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                              + " --xla_backend_optimization_level=0").strip()
 # Many tests build the same small programs afresh (a new jit per trainer, model or CLI call):
-# the persistent compilation cache, shared with the subprocesses (train_support.subprocess_env)
-# and between the xdist workers, compiles each once per machine.
+# the persistent compilation cache, shared by the xdist workers and inherited by the
+# subprocesses they start (train_support.subprocess_env), compiles each once per machine.
 import tempfile  # noqa: E402
 
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",

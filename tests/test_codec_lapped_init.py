@@ -64,9 +64,9 @@ def test_kmeans_codebooks_quantise_better_than_a_random_pick():
       np.float32)
   books = lapped.kmeans_rvq(x, 2, 16, np.random.default_rng(1))
   assert books.shape == (2, 16, 8)
-  residual = x - books[0][lapped._nearest(x, books[0])]
+  residual = x - books[0][lapped.nearest(x, books[0])]
   assert np.mean(residual ** 2) < 0.01  # the 16 clusters found (a random pick misses some)
-  residual2 = residual - books[1][lapped._nearest(residual, books[1])]
+  residual2 = residual - books[1][lapped.nearest(residual, books[1])]
   assert np.mean(residual2 ** 2) < np.mean(residual ** 2)
 
 

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from vmas_jax.config_defaults import base_config
@@ -34,14 +33,12 @@ def subprocess_env(devices: int = 1, **extra) -> dict:
 
   Test runs compile the same small programs in many processes: XLA's backend optimisation is
   off (compiles 2x faster; every run being compared uses the same flags) and compiled
-  programs are shared through a persistent compilation cache.
+  programs are shared through the persistent compilation cache that conftest.py sets up in
+  os.environ, which the subprocess inherits.
   """
-  cache = Path(tempfile.gettempdir()) / f"vmas_jax_test_cache_{os.getuid()}"
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT),
              XLA_FLAGS=(f"--xla_force_host_platform_device_count={devices} "
-                        "--xla_backend_optimization_level=0"),
-             JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+                        "--xla_backend_optimization_level=0"))
   env.update(extra)
   return env
 

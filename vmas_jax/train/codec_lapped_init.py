@@ -154,14 +154,14 @@ def kmeans_rvq(latents: np.ndarray, num_quantizers: int, codebook_size: int,
   for _ in range(num_quantizers):
     book = _kmeans_pp(residual, codebook_size, rng)
     for _ in range(iters):
-      assign = _nearest(residual, book)
+      assign = nearest(residual, book)
       counts = np.bincount(assign, minlength=codebook_size)
       sums = np.zeros_like(book)
       np.add.at(sums, assign, residual)
       alive = counts > 0
       book[alive] = sums[alive] / counts[alive, None]
       book[~alive] = residual[rng.choice(len(residual), int((~alive).sum()))]
-    residual = residual - book[_nearest(residual, book)]
+    residual = residual - book[nearest(residual, book)]
     books.append(book.copy())
   return np.stack(books).astype(np.float32)
 
@@ -180,7 +180,8 @@ def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
   return seeds
 
 
-def _nearest(x: np.ndarray, book: np.ndarray, chunk: int = 16384) -> np.ndarray:
+def nearest(x: np.ndarray, book: np.ndarray, chunk: int = 16384) -> np.ndarray:
+  """Index of each row of `x [M, D]`'s nearest entry of `book [N, D]` (squared distance)."""
   out = []
   norms = (book ** 2).sum(1)
   for i in range(0, len(x), chunk):
