@@ -20,8 +20,16 @@ loudness dims stay as the VQ left them.
                 fitted by ridge regression from quantised to exact latents of
                 `random_segment` audio (seed 123) and --tones decaying harmonic tones
   smooth+sines  the same, also asked to pass --sines steady sines (40 Hz-4 kHz) unchanged
+  dither X      subtractive dither: the VQ quantises exact + d and the decoder gets the
+                result - d, d Gaussian X dB below the frame's energy.  The VQ's error is then
+                nearly independent of the signal.  The level comes from the exact latents
+                (a codec would send it) and both sides draw the same d
+  dither osc X  the same with d from 48 sinusoids of fixed random frequencies (1 to pi
+                radians per frame) and phases, projected on the dims by a fixed random
+                matrix: a dither that LSTMs could generate, running freely from the first
+                frame in the encoder and in the decoder alike
 
-~1 minute on a 2-core CPU, ~3 with --audio.  README, "Audio codec", quotes its output.
+~1.5 minutes on a 2-core CPU, ~4 with --audio.  README, "Audio codec", quotes its output.
 """
 
 from __future__ import annotations
@@ -101,6 +109,16 @@ def main():
 
   noise_rng = np.random.default_rng(0)
 
+  def dither(frames: int, kind: str) -> np.ndarray:
+    """`[frames, dims]`, mean squared norm 1 per frame."""
+    r = np.random.default_rng(2)
+    if kind == "gauss":
+      return r.normal(size=(frames, dims)) / np.sqrt(dims)
+    freq, phase = r.uniform(1.0, np.pi, 48), r.uniform(0, 2 * np.pi, 48)
+    arg = freq * np.arange(frames)[:, None] + phase
+    d = np.concatenate([np.cos(arg), np.sin(arg)], 1) @ r.normal(size=(96, dims))
+    return d / np.sqrt((d ** 2).sum(1).mean())
+
   def variant(name, z, zq):
     """Latents `[F, hidden]` to decode in place of the quantised `zq`."""
     e, eq = z[:, :dims], zq[:, :dims]
@@ -120,6 +138,13 @@ def main():
       w = e + (eq - e) * noise_rng.choice([-1.0, 1.0], size=e.shape)
     elif name.startswith("mask"):
       w = eq + direction * energy * 10 ** (-float(name.split()[1]) / 20)
+    elif name.startswith("dither"):
+      d = (dither(len(e), "osc" if "osc" in name else "gauss")
+           * energy * 10 ** (-float(name.split()[-1]) / 20))
+      dithered = z.copy()
+      dithered[:, :dims] = e + d
+      zq = np.asarray(quant(jnp.asarray(dithered)))  # the loudness dims as these codes give
+      w = zq[:, :dims] - d
     elif name == "smooth":
       w = stack(eq) @ smoother
     elif name == "smooth+sines":
@@ -131,6 +156,7 @@ def main():
     return out.astype(np.float32)
 
   names = ["exact", "vq", "noise 6", "noise 12", "matched", "signs", "mask 12", "mask 15",
+           "dither 12", "dither 15", "dither 18", "dither osc 12",
            "smooth", "smooth+sines"]
   cache = {}
 
