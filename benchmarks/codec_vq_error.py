@@ -5,8 +5,10 @@ or post-processed in several ways, then decoded by its own decoder.
 
 Scores onset F1 and pitch accuracy on the held-out melodies of `vmas bench codec-quality`.
 With --audio, it also scores log-mel L1 and onset F1 on real excerpts (10 s from 30 s in).
-Every variant changes only the 96 waveform (PCA) dims of the latents; the 4 high-band
-loudness dims stay as the VQ left them.
+Every variant changes only the waveform (PCA) dims of the latents (96 in the bundled codec);
+the high-band loudness dims of a gain-shape codec (4 in the bundled one) stay as the VQ left
+them.  `--codec DIR` scores another exported codec; its training.json says how many of its
+latent dims are loudness.
 
   exact         the encoder's latents, unquantised
   vq            the round trip as shipped
@@ -39,6 +41,18 @@ import argparse
 import numpy as np
 
 
+def loudness_dims(codec_dir: str) -> int:
+  """How many latent dims of an exported codec are high-band loudness: `init.bands` of a
+  gain-shape fit (its training.json), else 0."""
+  import json
+  from pathlib import Path
+  meta = Path(codec_dir) / "training.json"
+  if not meta.is_file():
+    return 0
+  init = json.loads(meta.read_text()).get("config", {}).get("init", {})
+  return int(init.get("bands", 0)) if init.get("kind") == "gainshape" else 0
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--melodies", type=int, default=4)
@@ -48,6 +62,8 @@ def main():
   p.add_argument("--tones", type=int, default=150)
   p.add_argument("--sines", type=int, default=400)
   p.add_argument("--ridge", type=float, default=1e-3)
+  p.add_argument("--codec", default=None,
+                 help="an exported codec directory (default: the bundled codec)")
   args = p.parse_args()
 
   import jax
@@ -60,8 +76,9 @@ def main():
   from vmas_jax.data.synthetic_audio import random_segment
   from vmas_jax.models.codec import BUNDLED_CODEC, rvq_decode, rvq_encode
 
-  module, variables = make_codec(ml_collections.ConfigDict(dict(hf_path=str(BUNDLED_CODEC))))
-  sr, dims = module.config.sample_rate, module.config.hidden_size - 4
+  path = args.codec or str(BUNDLED_CODEC)
+  module, variables = make_codec(ml_collections.ConfigDict(dict(hf_path=path)))
+  sr, dims = module.config.sample_rate, module.config.hidden_size - loudness_dims(path)
   books = variables["params"]["codebooks"]
   encode = jax.jit(lambda w: module.apply(variables, w[None, :, None],
                                           method=lambda m, x: m.encoder(x))[0])
