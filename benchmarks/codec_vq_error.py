@@ -131,9 +131,10 @@ def main():
     r = np.random.default_rng(2)
     if kind == "gauss":
       return r.normal(size=(frames, dims)) / np.sqrt(dims)
-    freq, phase = r.uniform(1.0, np.pi, 48), r.uniform(0, 2 * np.pi, 48)
+    sines = 48
+    freq, phase = r.uniform(1.0, np.pi, sines), r.uniform(0, 2 * np.pi, sines)
     arg = freq * np.arange(frames)[:, None] + phase
-    d = np.concatenate([np.cos(arg), np.sin(arg)], 1) @ r.normal(size=(96, dims))
+    d = np.concatenate([np.cos(arg), np.sin(arg)], 1) @ r.normal(size=(2 * sines, dims))
     return d / np.sqrt((d ** 2).sum(1).mean())
 
   def variant(name, z, zq):
