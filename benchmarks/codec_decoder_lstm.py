@@ -2,7 +2,7 @@
 loss: how far a trained decoder moves melody onsets, and what it costs in pitch.
 
   .venv/bin/python benchmarks/codec_decoder_lstm.py --corpus /tmp/codec_corpus \\
-      --audio DIR --max-files 16 [--flux 0,5,15] [--steps 1000]
+      --audio DIR --max-files 16 [--flux 0,5,15] [--ac 0] [--steps 1000]
 
 The fit leaves the decoder's LSTM at zero (an identity through its skip), and its waveform
 channels at ~1e-5, so that the ELUs after it stay linear.  Plain steps on those weights blow
@@ -20,9 +20,10 @@ scored is an `EncodecModel` decoder:
 The encoder and codebooks stay as fitted.  Each run starts from the fit (the LSTM's output
 exactly zero), takes --steps Adam steps on batches of precomputed codes (1-s segments: 40 %
 the synthetic generator's, 60 % from --corpus if given) against the codec's time L1 +
-multi-resolution mel + linear STFT losses plus --flux times `codec_losses.flux_loss`, then
-scores as `codec_vq_error.py` does.  ~5 minutes per run on a 2-core CPU, ~2 to score.
-README, "Audio codec", quotes its output.
+multi-resolution mel + linear STFT losses plus --flux times `codec_losses.flux_loss` (and
+--ac times an L1 distance between the frames' normalised autocorrelations, the periodicity
+pitch trackers read), then scores as `codec_vq_error.py` does.  ~6 minutes per run on a
+2-core CPU, ~2 to score.  README, "Audio codec", quotes its output.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main():
   p.add_argument("--flux", default="0,5,15", help="comma list of flux weights, one run each")
   p.add_argument("--steps", type=int, default=1000)
   p.add_argument("--lr", type=float, default=3e-3)
+  p.add_argument("--ac", default="0",
+                 help="comma list of periodicity-loss weights, one per --flux run (last repeats)")
   p.add_argument("--oscale", type=float, default=2.0)
   p.add_argument("--batch", type=int, default=8)
   p.add_argument("--pool", type=int, default=1200, help="training segments (1 s each)")
@@ -123,7 +126,16 @@ def main():
     return module.apply({"params": {**params, "decoder": d}}, zq,
                         method=lambda m, x: m.decoder(x))[..., 0]
 
-  def train(flux_weight):
+  def autocorr(w):  # [B, T] -> normalised autocorrelation [B, frames, lags], energy [B, frames]
+    # pyin reads pitch from each frame's periodicity; lags up to 420 samples reach 76 Hz
+    n, hop = 2048, 512
+    f = jnp.stack([w[:, i:i + n] for i in range(0, w.shape[1] - n + 1, hop)], 1)
+    f = f * jnp.hanning(n)
+    p = jnp.abs(jnp.fft.rfft(f, 2 * n)) ** 2
+    r = jnp.fft.irfft(p, 2 * n)[..., :420]
+    return r / (r[..., :1] + 1e-8), r[..., 0]
+
+  def train(flux_weight, ac_weight=0.0):
     cfg = codec_base_config().loss
     cfg.flux_weight = flux_weight
     init = np.random.default_rng(1)
@@ -134,7 +146,14 @@ def main():
         optax.warmup_cosine_decay_schedule(0.0, args.lr, 50, args.steps, args.lr * 0.1)))
 
     def loss_fn(theta, zq, wav):
-      return codec_losses.reconstruction_losses(wav, decode(theta, zq), cfg, sr)
+      out = decode(theta, zq)
+      loss, aux = codec_losses.reconstruction_losses(wav, out, cfg, sr)
+      if ac_weight:  # periodicity: energy-weighted L1 of the frames' autocorrelations
+        ro, eo = autocorr(wav)
+        rr, _ = autocorr(out[:, :wav.shape[1]])
+        wgt = eo / (eo.sum(1, keepdims=True) + 1e-8)
+        loss = loss + ac_weight * jnp.mean(jnp.sum(wgt * jnp.abs(ro - rr).mean(-1), 1))
+      return loss, aux
 
     @jax.jit
     def step(theta, opt, zq, wav):
@@ -159,8 +178,10 @@ def main():
   zero = {"wi": jnp.zeros((width, 4 * width)), "wh": jnp.zeros((width, 4 * width)),
           "b": jnp.zeros(4 * width)}
   runs = {"as fitted (LSTM zero)": zero}
-  for w in (float(x) for x in args.flux.split(",")):
-    runs[f"LSTM trained {args.steps} steps, flux {w:g}"] = train(w)
+  acs = [float(x) for x in args.ac.split(",")]
+  for j, w in enumerate(float(x) for x in args.flux.split(",")):
+    a = acs[j] if j < len(acs) else acs[-1]
+    runs[f"LSTM trained {args.steps} steps, flux {w:g}, ac {a:g}"] = train(w, a)
   score_variants({name: (lambda wav, t=theta: np.asarray(round_trip(t, jnp.asarray(wav)))[:len(wav)])
                   for name, theta in runs.items()}, sr, args.melodies, args.audio, args.max_files)
 
