@@ -150,7 +150,7 @@ def main():
       loss, aux = codec_losses.reconstruction_losses(wav, out, cfg, sr)
       if ac_weight:  # periodicity: energy-weighted L1 of the frames' autocorrelations
         ro, eo = autocorr(wav)
-        rr, _ = autocorr(out[:, :wav.shape[1]])
+        rr, _ = autocorr(out)
         wgt = eo / (eo.sum(1, keepdims=True) + 1e-8)
         loss = loss + ac_weight * jnp.mean(jnp.sum(wgt * jnp.abs(ro - rr).mean(-1), 1))
       return loss, aux
